@@ -1,0 +1,231 @@
+/* store: SQLite backend. WAL with synchronous=FULL, because a webhook is acknowledged only after
+ * its commit and an acknowledged delivery must survive power loss, not just a process crash. */
+#include "store_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Migrations, applied in order from PRAGMA user_version; index i brings the schema to i+1. */
+static const char *migrations[] = {
+    "CREATE TABLE events ("
+    "  id INTEGER PRIMARY KEY,"
+    "  source TEXT NOT NULL, topic TEXT NOT NULL, dedupe_key TEXT NOT NULL UNIQUE,"
+    "  event_id TEXT, triggered_at TEXT, shop TEXT, api_version TEXT,"
+    "  headers TEXT, body BLOB NOT NULL, received_at INTEGER NOT NULL);"
+    "CREATE INDEX events_event_id ON events(event_id, topic);"
+    "CREATE TABLE jobs ("
+    "  id INTEGER PRIMARY KEY, event_id INTEGER NOT NULL REFERENCES events(id),"
+    "  state TEXT NOT NULL, priority INTEGER NOT NULL, entity_key TEXT NOT NULL,"
+    "  topic TEXT NOT NULL DEFAULT '',"
+    "  attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL DEFAULT 0,"
+    "  last_error TEXT, traceback TEXT, rules_version TEXT,"
+    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+    "CREATE INDEX jobs_ready ON jobs(state, priority, next_at, id);"
+    "CREATE INDEX jobs_entity ON jobs(entity_key, id);"
+    "CREATE UNIQUE INDEX jobs_event ON jobs(event_id);"
+    "CREATE TABLE journal ("
+    "  job_id INTEGER NOT NULL, step INTEGER NOT NULL, remote TEXT NOT NULL,"
+    "  request_hash TEXT NOT NULL, request TEXT NOT NULL, status INTEGER,"
+    "  response TEXT, created_at INTEGER NOT NULL, PRIMARY KEY (job_id, step));"
+    "CREATE TABLE idmap ("
+    "  kind TEXT NOT NULL, shopify_id TEXT NOT NULL, orderez_id TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL, PRIMARY KEY (kind, shopify_id));"
+    "CREATE INDEX idmap_orderez ON idmap(kind, orderez_id);"
+    "CREATE TABLE kv ("
+    "  ns TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,"
+    "  updated_at INTEGER NOT NULL, PRIMARY KEY (ns, key));"
+    "CREATE TABLE snapshots ("
+    "  kind TEXT NOT NULL, id TEXT NOT NULL, data TEXT NOT NULL,"
+    "  updated_at INTEGER NOT NULL, PRIMARY KEY (kind, id));"
+    "CREATE TABLE inventory_writes ("
+    "  id INTEGER PRIMARY KEY, remote TEXT NOT NULL, item TEXT NOT NULL, location TEXT NOT NULL,"
+    "  quantity INTEGER NOT NULL, origin TEXT NOT NULL, job_id INTEGER,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE INDEX inventory_writes_item ON inventory_writes(remote, item, location, created_at);"
+    "CREATE TABLE audit ("
+    "  id INTEGER PRIMARY KEY, at INTEGER NOT NULL, job_id INTEGER, entity TEXT NOT NULL,"
+    "  action TEXT NOT NULL, detail TEXT);"
+    "CREATE INDEX audit_entity ON audit(entity, id);",
+};
+#define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+int64_t store_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+const char *store_errmsg(const struct store *st) { return st->err; }
+
+int store_fail(struct store *st, const char *what)
+{
+    snprintf(st->err, sizeof st->err, "%s: %s", what, sqlite3_errmsg(st->db));
+    if (st->tx_depth > 0) st->tx_failed = 1;
+    return -1;
+}
+
+sqlite3_stmt *store_stmt(struct store *st, const char *sql)
+{
+    for (int i = 0; i < st->nstmts; i++)
+        if (st->stmts[i].sql == sql) {
+            sqlite3_reset(st->stmts[i].stmt);
+            sqlite3_clear_bindings(st->stmts[i].stmt);
+            return st->stmts[i].stmt;
+        }
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK) {
+        store_fail(st, "prepare");
+        return NULL;
+    }
+    if (st->nstmts < STORE_MAX_STMTS) {
+        st->stmts[st->nstmts].sql = sql;
+        st->stmts[st->nstmts].stmt = s;
+        st->nstmts++;
+    }
+    /* Past the cache size a statement would leak; the cap is far above the number of
+     * distinct statements the code has, and a unit test checks we stay under it. */
+    return s;
+}
+
+void store_bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+    if (v) sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+    else sqlite3_bind_null(s, i);
+}
+
+char *store_column_dup(sqlite3_stmt *s, int i)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+    return t ? strdup((const char *)t) : NULL;
+}
+
+static int exec(struct store *st, const char *sql, const char *what)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(st->err, sizeof st->err, "%s: %s", what, msg ? msg : sqlite3_errmsg(st->db));
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+int store_schema_version(struct store *st)
+{
+    sqlite3_stmt *s;
+    int v = -1;
+    if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK) {
+        if (sqlite3_step(s) == SQLITE_ROW) v = sqlite3_column_int(s, 0);
+        sqlite3_finalize(s);
+    }
+    return v;
+}
+
+static int migrate(struct store *st)
+{
+    int v = store_schema_version(st);
+    if (v < 0) return store_fail(st, "reading schema version");
+    if (v > NMIGRATIONS) {
+        snprintf(st->err, sizeof st->err,
+                 "database schema version %d is newer than this ezsync knows (%d): upgrade ezsync",
+                 v, NMIGRATIONS);
+        return -1;
+    }
+    for (; v < NMIGRATIONS; v++) {
+        char pragma[64];
+        snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d", v + 1);
+        if (exec(st, "BEGIN IMMEDIATE", "migration") || exec(st, migrations[v], "migration") ||
+            exec(st, pragma, "migration") || exec(st, "COMMIT", "migration")) {
+            sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int store_open(struct store **out, const char *path, int flags, char *err, size_t errlen)
+{
+    struct store *st = calloc(1, sizeof *st);
+    *out = NULL;
+    if (!st) {
+        snprintf(err, errlen, "store: out of memory");
+        return -1;
+    }
+    int oflags = (flags & STORE_READONLY) ? SQLITE_OPEN_READONLY
+                                          : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    if (sqlite3_open_v2(path, &st->db, oflags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "store %s: cannot open: %s", path,
+                 st->db ? sqlite3_errmsg(st->db) : "out of memory");
+        goto fail;
+    }
+    sqlite3_busy_timeout(st->db, 5000);
+    sqlite3_extended_result_codes(st->db, 1);
+    /* The first statement that reads the file: a corrupt or foreign file fails here. */
+    if (exec(st, "PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL", "configure") ||
+        (!(flags & STORE_READONLY) && exec(st, "PRAGMA journal_mode=WAL", "enable WAL")) ||
+        store_schema_version(st) < 0) {
+        snprintf(err, errlen, "store %s: %s", path, st->err[0] ? st->err : sqlite3_errmsg(st->db));
+        goto fail;
+    }
+    if (!(flags & STORE_READONLY) && migrate(st)) {
+        snprintf(err, errlen, "store %s: %s", path, st->err);
+        goto fail;
+    }
+    *out = st;
+    return 0;
+fail:
+    sqlite3_close(st->db);
+    free(st);
+    return -1;
+}
+
+void store_close(struct store *st)
+{
+    if (!st) return;
+    for (int i = 0; i < st->nstmts; i++) sqlite3_finalize(st->stmts[i].stmt);
+    sqlite3_close(st->db);
+    free(st);
+}
+
+int store_begin(struct store *st)
+{
+    if (st->tx_depth++ > 0) return 0;
+    st->tx_failed = 0;
+    /* IMMEDIATE: take the write lock now, so a busy database fails here, before any work. */
+    if (exec(st, "BEGIN IMMEDIATE", "begin")) {
+        st->tx_depth = 0;
+        return -1;
+    }
+    return 0;
+}
+
+int store_commit(struct store *st)
+{
+    if (st->tx_depth == 0) {
+        snprintf(st->err, sizeof st->err, "commit without begin");
+        return -1;
+    }
+    if (--st->tx_depth > 0) return 0;
+    if (st->tx_failed) {
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    if (exec(st, "COMMIT", "commit")) {
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+void store_rollback(struct store *st)
+{
+    if (st->tx_depth == 0) return;
+    if (--st->tx_depth > 0) {
+        st->tx_failed = 1;
+        return;
+    }
+    sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
