@@ -60,6 +60,8 @@ int64_t store_now_ms(void)
 
 const char *store_errmsg(const struct store *st) { return st->err; }
 
+void store_set_busy_timeout(struct store *st, int ms) { sqlite3_busy_timeout(st->db, ms); }
+
 int store_fail(struct store *st, const char *what)
 {
     snprintf(st->err, sizeof st->err, "%s: %s", what, sqlite3_errmsg(st->db));

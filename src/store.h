@@ -21,6 +21,8 @@ int store_open(struct store **out, const char *path, int flags, char *err, size_
 void store_close(struct store *st);
 const char *store_errmsg(const struct store *st);
 int store_schema_version(struct store *st);
+/* How long a write waits for another process's lock before failing (default 5000 ms). */
+void store_set_busy_timeout(struct store *st, int ms);
 
 /* Transactions nest by counting: only the outermost begin/commit touch the database, so a
  * caller can batch (group commit) calls that each open their own transaction. */

@@ -1,0 +1,122 @@
+// End-to-end: the real ezsync binary's command line (exit codes, messages, version, secrets).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync, spawn, execSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const BIN = process.env.EZSYNC_BIN || path.resolve('ezsync');
+const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
+const SECRETS = {
+  EZSYNC_ADMIN_TOKEN: 'adm-tok-9f8e7d6c5b4a',
+  SHOPIFY_ACCESS_TOKEN: 'shpat_cli_e2e_0123456789',
+  SHOPIFY_WEBHOOK_SECRET: 'shpss_cli_e2e_secret_value',
+  ORDEREZ_TOKEN: 'oez-cli-e2e-token-abcdef',
+};
+
+function run(args, opts = {}) {
+  const r = spawnSync(BIN, args, { encoding: 'utf8', cwd: opts.cwd || ROOT,
+    env: { ...process.env, ...(opts.env || {}) }, timeout: 20000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+function tmpdir() { return fs.mkdtempSync(path.join(os.tmpdir(), 'ezsync-cli-')); }
+
+test('version prints the git version', () => {
+  const r = run(['version']);
+  assert.equal(r.code, 0);
+  const described = execSync('git describe --tags --always --dirty', { cwd: ROOT, encoding: 'utf8' }).trim();
+  // The binary was built from this tree; a commit made since the build would differ, so
+  // compare the commit part only.
+  const hash = described.match(/[0-9a-f]{7,}/)[0];
+  assert.match(r.out, /^ezsync \S+\n$/);
+  assert.ok(r.out.includes(hash.slice(0, 7)), `${r.out} should name ${hash}`);
+});
+
+test('check exits 0 on the example config when its env vars are set', () => {
+  const r = run(['check', '-c', 'ezsync.conf.lua'], { env: SECRETS });
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /configuration ok/);
+});
+
+test('check names a missing environment variable and exits 2', () => {
+  const env = { ...SECRETS };
+  delete env.ORDEREZ_TOKEN;
+  const r = spawnSync(BIN, ['check', '-c', 'ezsync.conf.lua'], { encoding: 'utf8', cwd: ROOT,
+    env: Object.fromEntries(Object.entries({ ...process.env, ...env }).filter(([k]) => k !== 'ORDEREZ_TOKEN')) });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /environment variable ORDEREZ_TOKEN is not set/);
+});
+
+test('a misspelt key exits 2 naming it and the nearest valid key', () => {
+  const d = tmpdir();
+  fs.writeFileSync(path.join(d, 'bad.lua'), 'return { server = { admin_lisen = "127.0.0.1:1" } }');
+  const r = run(['check', '-c', path.join(d, 'bad.lua')]);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /unknown key 'server\.admin_lisen' \(did you mean 'server\.admin_listen'\?\)/);
+});
+
+test('check --print never shows a secret', () => {
+  const r = run(['check', '-c', 'ezsync.conf.lua', '--print'], { env: SECRETS });
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /shopify\.webhook_secret = \(set\)/);
+  for (const v of Object.values(SECRETS)) {
+    assert.ok(!r.out.includes(v) && !r.err.includes(v), 'secret leaked');
+  }
+});
+
+test('usage errors exit 2; --help exits 0 for every command', () => {
+  assert.equal(run([]).code, 2);
+  assert.equal(run(['frobnicate']).code, 2);
+  assert.equal(run(['check', '--bogus']).code, 2);
+  assert.equal(run(['check', 'extra']).code, 2);
+  const help = run(['help']);
+  assert.equal(help.code, 0);
+  const cmds = [...help.out.matchAll(/^  (\S+)\s/gm)].map((m) => m[1]);
+  assert.ok(cmds.includes('serve') && cmds.includes('check') && cmds.includes('version'));
+  for (const c of cmds) {
+    const r = run([c, '--help']);
+    assert.equal(r.code, 0, c);
+    assert.match(r.out, /usage: ezsync/);
+  }
+  const hc = run(['help', 'config']);
+  assert.equal(hc.code, 0);
+  assert.match(hc.out, /shopify\.webhook_secret/);
+});
+
+test('serve on a corrupt database exits 1 with a clear error', () => {
+  const d = tmpdir();
+  fs.writeFileSync(path.join(d, 'bad.db'), 'x'.repeat(8192));
+  fs.writeFileSync(path.join(d, 'c.lua'),
+    `return { store = { path = ${JSON.stringify(path.join(d, 'bad.db'))} },
+              server = { listen = "127.0.0.1:0", admin_listen = "127.0.0.1:0" } }`);
+  const r = run(['serve', '-c', path.join(d, 'c.lua')]);
+  assert.equal(r.code, 1);
+  assert.match(r.err, /not a database/);
+});
+
+test('serve stops cleanly on SIGTERM with exit 0', async () => {
+  const d = tmpdir();
+  fs.writeFileSync(path.join(d, 'c.lua'),
+    `return { store = { path = ${JSON.stringify(path.join(d, 'x.db'))} }, rules = { dir = ${JSON.stringify(path.join(ROOT, 'rules'))} },
+              server = { listen = "127.0.0.1:0", admin_listen = "127.0.0.1:0" } }`);
+  const p = spawn(BIN, ['serve', '-c', path.join(d, 'c.lua')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  p.stderr.on('data', (b) => { err += b; });
+  await new Promise((res, rej) => {
+    const t = setTimeout(() => rej(new Error('no start: ' + err)), 10000);
+    const iv = setInterval(() => { if (/ezsync started/.test(err)) { clearInterval(iv); clearTimeout(t); res(); } }, 20);
+  });
+  p.kill('SIGTERM');
+  const code = await new Promise((res) => p.on('exit', (c) => res(c)));
+  assert.equal(code, 0, err);
+  assert.match(err, /stopped/);
+});
+
+test('README configuration reference matches the option table', () => {
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const block = readme.split('<!-- CONFIG-REFERENCE:BEGIN')[1].split('<!-- CONFIG-REFERENCE:END')[0];
+  const help = run(['help', 'config']).out;
+  assert.ok(block.includes(help.trim()), 'README is stale: run scripts/gen-config-doc');
+});

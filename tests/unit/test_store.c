@@ -1,0 +1,234 @@
+/* Unit tests for the store (src/store*.c) on real SQLite files in a temp directory. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "store.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char dir[256];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/ezsync-store-XXXXXX");
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static struct store *open_db(const char *name)
+{
+    char path[300], err[512];
+    struct store *st;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int rc = store_open(&st, path, 0, err, sizeof err);
+    if (rc) fail_msg("open: %s", err);
+    return st;
+}
+
+static void test_migrates_to_current_version(void **state)
+{
+    (void)state;
+    struct store *st = open_db("a.db");
+    assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
+    store_close(st);
+    st = open_db("a.db"); /* reopening applies nothing twice */
+    assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
+    store_close(st);
+}
+
+static void test_wal_and_full_sync(void **state)
+{
+    (void)state;
+    struct store *st = open_db("w.db");
+    store_close(st);
+    char path[300];
+    snprintf(path, sizeof path, "%s/w.db", dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *s;
+    sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(s, 0), "wal");
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+}
+
+static void test_event_insert_dedupes(void **state)
+{
+    (void)state;
+    struct store *st = open_db("e.db");
+    const char body[] = "{\"id\":820982911946154508,\"name\":\"#1001\"}";
+    struct store_event ev = { .source = "shopify", .topic = "orders/create",
+                              .dedupe_key = "wh-1", .event_id = "ev-1", .shop = "x.myshopify.com",
+                              .headers = "{}", .body = body, .body_len = sizeof body - 1 };
+    int inserted = -1;
+    assert_int_equal(store_event_insert(st, &ev, &inserted), 0);
+    assert_int_equal(inserted, 1);
+    int64_t id = ev.id;
+    assert_true(id > 0);
+    assert_int_equal(store_event_insert(st, &ev, &inserted), 0);
+    assert_int_equal(inserted, 0);
+    assert_int_equal(store_event_count(st), 1);
+
+    struct store_event got;
+    assert_int_equal(store_event_get(st, id, &got), 0);
+    assert_string_equal(got.topic, "orders/create");
+    assert_int_equal(got.body_len, sizeof body - 1);
+    assert_memory_equal(got.body, body, sizeof body - 1); /* raw bytes, int64 untouched */
+    assert_null(got.triggered_at);
+    store_event_free(&got);
+    assert_int_equal(store_event_get(st, id + 100, &got), STORE_NOTFOUND);
+    store_close(st);
+}
+
+static void test_group_commit_and_rollback(void **state)
+{
+    (void)state;
+    struct store *st = open_db("g.db");
+    char key[32];
+    assert_int_equal(store_begin(st), 0);
+    for (int i = 0; i < 50; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        struct store_event ev = { .source = "shopify", .topic = "t", .dedupe_key = key,
+                                  .body = "{}", .body_len = 2 };
+        int ins;
+        assert_int_equal(store_begin(st), 0); /* nested: no-op */
+        assert_int_equal(store_event_insert(st, &ev, &ins), 0);
+        assert_int_equal(store_commit(st), 0);
+    }
+    store_rollback(st);
+    assert_int_equal(store_event_count(st), 0);
+    assert_int_equal(store_begin(st), 0);
+    struct store_event ev = { .source = "s", .topic = "t", .dedupe_key = "x", .body = "", .body_len = 0 };
+    int ins;
+    assert_int_equal(store_event_insert(st, &ev, &ins), 0);
+    assert_int_equal(store_commit(st), 0);
+    assert_int_equal(store_event_count(st), 1);
+    assert_int_equal(store_commit(st), -1); /* commit without begin is an error, not a crash */
+    store_close(st);
+}
+
+static void test_kv_idmap_snapshots_audit(void **state)
+{
+    (void)state;
+    struct store *st = open_db("k.db");
+    char *v = NULL;
+    assert_int_equal(store_kv_get(st, "rules", "a", &v), STORE_NOTFOUND);
+    assert_int_equal(store_kv_put(st, "rules", "a", "1"), 0);
+    assert_int_equal(store_kv_put(st, "rules", "a", "2"), 0);
+    assert_int_equal(store_kv_get(st, "rules", "a", &v), 0);
+    assert_string_equal(v, "2");
+    free(v);
+    assert_int_equal(store_kv_get(st, "other", "a", &v), STORE_NOTFOUND);
+    assert_int_equal(store_kv_delete(st, "rules", "a"), 0);
+    assert_int_equal(store_kv_get(st, "rules", "a", &v), STORE_NOTFOUND);
+
+    assert_int_equal(store_idmap_put(st, "customer", "115310627314723954", "77"), 0);
+    assert_int_equal(store_idmap_put(st, "customer", "115310627314723955", "77"), 0);
+    assert_int_equal(store_idmap_get_orderez(st, "customer", "115310627314723954", &v), 0);
+    assert_string_equal(v, "77");
+    free(v);
+    assert_int_equal(store_idmap_get_shopify(st, "customer", "77", &v), 0);
+    assert_string_equal(v, "115310627314723954"); /* the oldest link wins */
+    free(v);
+    assert_int_equal(store_idmap_get_orderez(st, "order", "115310627314723954", &v), STORE_NOTFOUND);
+    assert_int_equal(store_idmap_count(st, "customer"), 2);
+    assert_int_equal(store_idmap_count(st, NULL), 2);
+
+    assert_int_equal(store_snapshot_put(st, "order", "5", "{\"status\":\"accepted\"}"), 0);
+    assert_int_equal(store_snapshot_get(st, "order", "5", &v), 0);
+    assert_string_equal(v, "{\"status\":\"accepted\"}");
+    free(v);
+    assert_int_equal(store_audit_add(st, 0, "order:5", "skipped", "test order"), 0);
+    store_close(st);
+}
+
+static void test_corrupt_file_is_a_clear_error(void **state)
+{
+    (void)state;
+    char path[300], err[512] = "";
+    snprintf(path, sizeof path, "%s/corrupt.db", dir);
+    FILE *f = fopen(path, "w");
+    for (int i = 0; i < 512; i++) fputs("this is not a database file ", f);
+    fclose(f);
+    struct store *st = NULL;
+    assert_int_equal(store_open(&st, path, 0, err, sizeof err), -1);
+    assert_null(st);
+    assert_non_null(strstr(err, path));
+    assert_non_null(strstr(err, "not a database"));
+}
+
+static void test_unwritable_is_a_clear_error(void **state)
+{
+    (void)state;
+    char path[300], err[512] = "";
+    snprintf(path, sizeof path, "%s/no/such/dir/x.db", dir);
+    struct store *st = NULL;
+    assert_int_equal(store_open(&st, path, 0, err, sizeof err), -1);
+    assert_non_null(strstr(err, "cannot open"));
+}
+
+static void test_locked_is_a_clear_error(void **state)
+{
+    (void)state;
+    struct store *st = open_db("l.db");
+    char path[300];
+    snprintf(path, sizeof path, "%s/l.db", dir);
+    sqlite3 *other;
+    assert_int_equal(sqlite3_open(path, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    store_set_busy_timeout(st, 50);
+    assert_int_equal(store_begin(st), -1);
+    assert_non_null(strstr(store_errmsg(st), "locked"));
+    sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(other);
+    assert_int_equal(store_begin(st), 0); /* usable again once the lock is gone */
+    assert_int_equal(store_commit(st), 0);
+    store_close(st);
+}
+
+static void test_newer_schema_refused(void **state)
+{
+    (void)state;
+    struct store *st = open_db("n.db");
+    store_close(st);
+    char path[300], err[512] = "";
+    snprintf(path, sizeof path, "%s/n.db", dir);
+    sqlite3 *db;
+    sqlite3_open(path, &db);
+    sqlite3_exec(db, "PRAGMA user_version=999", NULL, NULL, NULL);
+    sqlite3_close(db);
+    assert_int_equal(store_open(&st, path, 0, err, sizeof err), -1);
+    assert_non_null(strstr(err, "newer than this ezsync knows"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_migrates_to_current_version),
+        cmocka_unit_test(test_wal_and_full_sync),
+        cmocka_unit_test(test_event_insert_dedupes),
+        cmocka_unit_test(test_group_commit_and_rollback),
+        cmocka_unit_test(test_kv_idmap_snapshots_audit),
+        cmocka_unit_test(test_corrupt_file_is_a_clear_error),
+        cmocka_unit_test(test_unwritable_is_a_clear_error),
+        cmocka_unit_test(test_locked_is_a_clear_error),
+        cmocka_unit_test(test_newer_schema_refused),
+    };
+    return cmocka_run_group_tests_name("store", tests, setup, teardown);
+}
