@@ -518,7 +518,8 @@ static int load_all(lua_State *L)
         lua_rawseti(L, 3, (lua_Integer)i + 1);
     }
     for (size_t i = 0; i < lc->nfiles; i++) {
-        if (lc->files[i].lib || lua_rawgeti(L, 3, (lua_Integer)i + 1) != LUA_TTABLE) {
+        if (lc->files[i].lib) continue;
+        if (lua_rawgeti(L, 3, (lua_Integer)i + 1) != LUA_TTABLE) {
             lua_pop(L, 1);
             continue;
         }
