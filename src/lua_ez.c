@@ -4,6 +4,7 @@
 #include "lua_json.h"
 
 #include <lauxlib.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,10 +64,21 @@ const struct rules_io_result *lua_ez_result(lua_State *L)
     return run->res;
 }
 
+int lua_ez_transient_error(lua_State *L, const char *fmt, ...)
+{
+    va_list ap;
+    lua_pushliteral(L, RULES_TRANSIENT_PREFIX);
+    va_start(ap, fmt);
+    lua_pushvfstring(L, fmt, ap);
+    va_end(ap);
+    lua_concat(L, 2);
+    return lua_error(L);
+}
+
 int lua_ez_transient(lua_State *L, const char *what, const struct rules_io_result *res)
 {
-    return luaL_error(L, RULES_TRANSIENT_PREFIX "%s: %s", what,
-                      res->error && *res->error ? res->error : "transport error");
+    return lua_ez_transient_error(L, "%s: %s", what,
+                                  res->error && *res->error ? res->error : "transport error");
 }
 
 const char *lua_ez_id(lua_State *L, int idx, char *buf, size_t buflen)

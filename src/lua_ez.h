@@ -39,6 +39,9 @@ int lua_ez_push_body(lua_State *L, const struct rules_io_result *res);
 
 /* Raises the transient error for a transport failure (status 0). */
 int lua_ez_transient(lua_State *L, const char *what, const struct rules_io_result *res);
+/* Raises RULES_TRANSIENT_PREFIX + message, without a position in front (the prefix must lead
+ * the message for the host to classify it; the traceback has the position). */
+int lua_ez_transient_error(lua_State *L, const char *fmt, ...);
 
 /* An id argument (integer or string; ids > 2^53 stay exact) as a string; pushes nothing,
  * the returned pointer lives in buf or in the Lua string at idx. */

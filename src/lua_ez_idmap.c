@@ -14,7 +14,7 @@ static int push_owned(lua_State *L, struct store *st, int rc, char *val, const c
 {
     if (rc < 0) {
         free(val);
-        return luaL_error(L, RULES_TRANSIENT_PREFIX "%s: %s", what, store_errmsg(st));
+        return lua_ez_transient_error(L, "%s: %s", what, store_errmsg(st));
     }
     if (rc == STORE_NOTFOUND || !val) {
         free(val);
@@ -61,7 +61,7 @@ static int l_put(lua_State *L)
     const char *sid = lua_ez_id(L, 2, b1, sizeof b1);
     const char *oid = lua_ez_id(L, 3, b2, sizeof b2);
     if (store_idmap_put(run->ctx.store, kind, sid, oid))
-        return luaL_error(L, RULES_TRANSIENT_PREFIX "ez.idmap.put: %s",
+        return lua_ez_transient_error(L, "ez.idmap.put: %s",
                           store_errmsg(run->ctx.store));
     if (run->ctx.trace) {
         lua_createtable(L, 0, 3);

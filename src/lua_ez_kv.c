@@ -20,7 +20,7 @@ static int l_get(lua_State *L)
     int rc = store_kv_get(run->ctx.store, KV_NS, key, &val);
     if (rc < 0) {
         free(val);
-        return luaL_error(L, RULES_TRANSIENT_PREFIX "ez.kv.get: %s",
+        return lua_ez_transient_error(L, "ez.kv.get: %s",
                           store_errmsg(run->ctx.store));
     }
     if (rc == STORE_NOTFOUND || !val) {
@@ -52,7 +52,7 @@ static int l_put(lua_State *L)
         what = "kv.put";
     }
     if (rc)
-        return luaL_error(L, RULES_TRANSIENT_PREFIX "ez.%s: %s", what,
+        return lua_ez_transient_error(L, "ez.%s: %s", what,
                           store_errmsg(run->ctx.store));
     if (run->ctx.trace) {
         lua_createtable(L, 0, 2);

@@ -243,7 +243,7 @@ static int plain_error(lua_State *L, const char *fmt, ...)
 
 static int global_index(lua_State *L)
 {
-    luaL_where(L, 2);
+    luaL_where(L, 1);
     lua_pushfstring(L, "undeclared global '%s'", lua_tostring(L, 2));
     lua_concat(L, 2);
     return lua_error(L);
@@ -251,7 +251,7 @@ static int global_index(lua_State *L)
 
 static int global_newindex(lua_State *L)
 {
-    luaL_where(L, 2);
+    luaL_where(L, 1);
     lua_pushfstring(L, "assignment to undeclared global '%s' (declare it local)",
                     lua_tostring(L, 2));
     lua_concat(L, 2);
