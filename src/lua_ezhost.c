@@ -316,9 +316,11 @@ static int l_run(lua_State *L)
     const char *topic = luaL_checkstring(L, 2);
     const char *event = NULL;
     lua_settop(L, 4);
-    if (lua_istable(L, 3)) event = lua_json_encode(L, 3, 0, NULL);
-    else event = luaL_optstring(L, 3, NULL);
-    lua_replace(L, 3);  /* anchors the event text */
+    if (lua_istable(L, 3)) {
+        lua_json_encode(L, 3, 0, NULL);
+        lua_replace(L, 3);  /* the event text, anchored */
+    }
+    event = luaL_optstring(L, 3, NULL);
     if (lua_isnil(L, 4)) {
         lua_newtable(L);
         lua_replace(L, 4);
