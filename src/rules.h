@@ -61,7 +61,8 @@ struct rules_io_result {
 struct rules_ctx {           /* what bindings need from the host; set per run, copied */
     struct store *store;     /* idmap, kv (synchronous SQLite: no yield); NULL = unavailable */
     int64_t job_id;          /* 0 outside the engine; != 0 makes ez.uuid() deterministic */
-    void (*emit)(void *ud, const char *topic, const char *payload_json);  /* ez.emit */
+    /* ez.emit: queue the event; do not start a run from inside the callback */
+    void (*emit)(void *ud, const char *topic, const char *payload_json);
     void *ud;
     int64_t now_ms;          /* 0 = real clock; dry-run pins time */
     /* Optional observer of state writes and logs (dry-run, specs): what is "idmap.put",

@@ -212,6 +212,12 @@ enum rules_status rules_run_new(struct rules_version *v, const char *topic,
     run->co_ref = LUA_NOREF;
     if (ctx) run->ctx = *ctx;
     run->meter.budget = v->budget;
+    if (v->run) {  /* from inside a binding (an emit callback): the state is mid-resume */
+        run->error = strdup("rules_run_start called while another run is executing");
+        run->status = RULES_ERROR;
+        run->ekind = RULES_EK_TRANSIENT;
+        return run->status;
+    }
     if (!bsearch(&topic, v->topics, v->ntopics, sizeof *v->topics, rules_topic_cmp)) {
         snprintf(err, sizeof err, "no rule handles topic %s", topic);
         run->error = strdup(err);
