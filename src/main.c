@@ -3,6 +3,7 @@
 #include "cli.h"
 #include "config.h"
 #include "log.h"
+#include "rules.h"
 #include "service.h"
 #include "store.h"
 
@@ -47,11 +48,12 @@ static int cmd_check(int argc, char **argv)
     struct config cfg;
     int rc = cli_load_config(&cfg, path);
     if (rc) return rc;
-    (void)rules;
     if (print) config_print(&cfg, stdout);
     printf("%s: configuration ok\n", path);
+    /* rules: load + validate + self_check, then luacheck; problems name file:line */
+    rc = rules_check(&cfg, rules) ? EXIT_USAGE : EXIT_OK;
     config_free(&cfg);
-    return EXIT_OK;
+    return rc;
 }
 
 static const struct cli_command commands[] = {

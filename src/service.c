@@ -4,6 +4,7 @@
 
 #include "cli.h"
 #include "log.h"
+#include "rules.h"
 #include "store.h"
 
 #include <event2/event.h>
@@ -25,8 +26,9 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
     (void)sig;
     (void)what;
-    (void)arg;
+    struct service *svc = arg;
     log_info("SIGHUP received: reloading rules");
+    if (svc->rules) rules_reload(svc->rules, NULL, 0);  /* logs; the old version keeps serving */
 }
 
 int service_run(struct service *svc)
@@ -41,6 +43,12 @@ int service_run(struct service *svc)
         fprintf(stderr, "ezsync: %s\n", err);
         return EXIT_RUNTIME;
     }
+    if (rules_open(&svc->rules, svc->cfg, err, sizeof err)) {
+        log_error("cannot load rules", "error", err);
+        fprintf(stderr, "ezsync: %s\n", err);
+        rc = EXIT_USAGE;
+        goto done;
+    }
     svc->base = event_base_new();
     if (!svc->base) {
         log_error("cannot create event loop");
@@ -54,6 +62,10 @@ int service_run(struct service *svc)
         log_error("cannot install signal handlers");
         goto done;
     }
+    if (rules_watch(svc->rules, svc->base)) {
+        log_error("cannot watch the rules directory");
+        goto done;
+    }
     log_info("ezsync started", "store", svc->cfg->store_path, "listen", svc->cfg->server_listen);
     if (event_base_dispatch(svc->base) < 0) {
         log_error("event loop failed");
@@ -65,10 +77,12 @@ done:
     if (ev_term) event_free(ev_term);
     if (ev_int) event_free(ev_int);
     if (ev_hup) event_free(ev_hup);
+    rules_close(svc->rules);  /* before the base: the watch timer belongs to it */
     if (svc->base) event_base_free(svc->base);
     store_close(svc->store);
     svc->base = NULL;
     svc->store = NULL;
+    svc->rules = NULL;
     return rc;
 }
 

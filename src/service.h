@@ -7,11 +7,13 @@
 
 struct event_base;
 struct store;
+struct rules;
 
 struct service {
     struct config *cfg;
     struct event_base *base;
     struct store *store;
+    struct rules *rules;
     int stopping;
 };
 
