@@ -356,6 +356,11 @@ static int l_run(lua_State *L)
     lua_setfield(L, 6, "version");
     lua_pushvalue(L, 5);
     lua_setfield(L, 6, "calls");
+    const char *result = rules_run_result(rs.run);
+    if (result) {
+        lua_json_decode(L, result, strlen(result)); /* our own encoding: cannot fail */
+        lua_setfield(L, 6, "result");
+    }
     rules_run_free(rs.run);
     /* split the trace into writes and logs */
     struct trace writes = { 0 }, logs = { 0 };
@@ -388,8 +393,19 @@ static const luaL_Reg host_methods[] = {
     { NULL, NULL },
 };
 
+/* ezhost.json_decode(text): the host's own decoder, so specs read call bodies exactly as the
+ * remote would (int64 exact, null sentinel). */
+static int l_json_decode(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    lua_json_decode(L, s, len);
+    return 1;
+}
+
 static const luaL_Reg ezhost_lib[] = {
     { "open", l_open },
+    { "json_decode", l_json_decode },
     { NULL, NULL },
 };
 

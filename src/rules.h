@@ -110,6 +110,9 @@ enum rules_status rules_run_status(struct rules_run *run);
 const char *rules_run_error(struct rules_run *run);                /* message + traceback */
 enum rules_error_kind rules_run_error_kind(struct rules_run *run);
 const char *rules_run_version(struct rules_run *run);
+/* After RULES_DONE: the handler's return value as JSON (e.g. {"skipped":"test order"}), or NULL
+ * when it returned nothing or something JSON cannot hold. */
+const char *rules_run_result(struct rules_run *run);
 /* Frees the run; a yielded run is abandoned (its coroutine is collected). */
 void rules_run_free(struct rules_run *run);
 void rules_close(struct rules *r);

@@ -54,6 +54,7 @@ struct rules_run {
     enum rules_status status;
     enum rules_error_kind ekind;
     char *error;
+    char *result;             /* JSON of the handler's return value, or NULL */
     struct rules_ctx ctx;
     struct rules_meter meter;
     struct rules_io io;

@@ -158,6 +158,24 @@ static enum rules_status finish(struct rules_run *run, enum rules_status st,
     return st;
 }
 
+/* Runs protected on the finished coroutine: the value may hold something JSON cannot. */
+static int encode_result(lua_State *L)
+{
+    lua_json_encode(L, 1, 0, NULL);
+    return 1;
+}
+
+/* Keeps the handler's first return value as JSON (the engine audits it, e.g. {skipped=...}). */
+static void keep_result(struct rules_run *run, int nres)
+{
+    lua_State *co = run->co;
+    if (nres < 1 || lua_isnil(co, -nres)) return;
+    lua_pushcfunction(co, encode_result);
+    lua_pushvalue(co, -nres - 1);
+    if (lua_pcall(co, 1, 1, 0) == LUA_OK) run->result = strdup(lua_tostring(co, -1));
+    lua_pop(co, 1);
+}
+
 static enum rules_status resume(struct rules_run *run, int nargs)
 {
     struct rules_version *v = run->v;
@@ -172,6 +190,7 @@ static enum rules_status resume(struct rules_run *run, int nargs)
     v->meter = NULL;
     assert(lua_gettop(v->L) == 0);
     if (st == LUA_OK) {
+        keep_result(run, nres);
         lua_pop(run->co, nres);
         return finish(run, RULES_DONE, RULES_EK_NONE);
     }
@@ -291,9 +310,12 @@ void rules_run_free(struct rules_run *run)
     free_io(run);
     release_coroutine(run);
     free(run->error);
+    free(run->result);
     rules_version_unref(run->v);
     free(run);
 }
+
+const char *rules_run_result(struct rules_run *run) { return run->result; }
 
 const char *rules_status_name(enum rules_status st)
 {
