@@ -363,6 +363,8 @@ static void on_send_done(void *cbud, int cls, long status, const char *body, con
     sl->awaiting = 0;
     sl->resp_cls = cls;
     sl->resp_status = status;
+    free(sl->resp_body);
+    free(sl->resp_error);
     sl->resp_body = xstrdup(body);
     sl->resp_error = xstrdup(error);
     event_active(sl->resp_ev, 0, 1);
