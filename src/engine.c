@@ -328,7 +328,7 @@ static void park(struct engine_slot *sl)
     job_id_text(sl->job.id, id, sizeof id);
     if (store_job_requeue(sl->eng->st, sl->job.id, 1))
         log_error("cannot requeue job", "job_id", id, "error", store_errmsg(sl->eng->st));
-    else log_info("job parked for restart", "job_id", id, "step", NULL);
+    else log_info("job parked for restart", "job_id", id);
     release(sl);
 }
 

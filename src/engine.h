@@ -4,6 +4,10 @@
  * dead-letters the rest. It uses the rule host and the remotes only through the two
  * function-pointer interfaces below (the service wires the adapters), the store for all state
  * and libevent for every timer: nothing here blocks or sleeps. */
+/* Wiring (service.c): eng = engine_new(base, store, cfg, &runner, &remotes); engine_start(eng);
+ * the ingest calls engine_notify_events(eng) after each commit; poller_new / scheduler_new get
+ * (void (*)(void *))engine_notify_events with eng as notify data. On SIGTERM:
+ * engine_stop(eng, 1, cb, ud) and leave the loop in cb; free the remotes, then engine_free. */
 #ifndef EZ_ENGINE_H
 #define EZ_ENGINE_H
 

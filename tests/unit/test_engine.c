@@ -154,6 +154,11 @@ static void test_ordering_per_entity(void **state)
         assert_true(last > 0);
     }
     (void)evs;
+    /* each order's updated_at was noted for the Shopify catch-up poller */
+    char *seen = NULL;
+    assert_int_equal(store_snapshot_get(f.st, "shopify.order", "820982911946154508", &seen), 0);
+    assert_non_null(seen);
+    free(seen);
     fx_close(&f);
 }
 
