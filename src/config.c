@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include "log.h"
+#include "scheduler.h"
 
 #include <errno.h>
 #include <lauxlib.h>
@@ -60,6 +61,16 @@ const struct config_option config_options[] = {
       "longest retry backoff, ms" },
     { "engine.max_attempts", CFG_INT, "12", OFF(engine_max_attempts), 0,
       "attempts before a transiently failing job is dead-lettered" },
+    { "engine.sweep_ms", CFG_INT, "1000", OFF(engine_sweep_ms), 0,
+      "how often the engine looks for work no hook announced (dead letters retried from the CLI)" },
+    { "poller.orderez_interval_ms", CFG_INT, "15000", OFF(poller_orderez_interval_ms), 0,
+      "OrderEZ change polling period, ms (0 = off)" },
+    { "poller.shopify_interval_ms", CFG_INT, "300000", OFF(poller_shopify_interval_ms), 0,
+      "Shopify catch-up polling period (missed webhooks, downtime), ms (0 = off)" },
+    { "poller.overlap_ms", CFG_INT, "120000", OFF(poller_overlap_ms), 0,
+      "how far before the last watermark each poll looks again (clock skew, late commits), ms" },
+    { "schedules", CFG_MAP, NULL, OFF(schedules), 0,
+      "cron schedules emitting schedule/<name> events: { name = \"m h dom mon dow\", ... }" },
     { "log.level", CFG_STRING, "info", OFF(log_level), 0,
       "debug | info | warn | error" },
     { "log.format", CFG_STRING, "logfmt", OFF(log_format), 0,
@@ -105,8 +116,21 @@ static int set_from_text(struct config *cfg, const struct config_option *o, cons
     case CFG_BOOL:
         *(int *)field(cfg, o) = strcmp(text, "true") == 0;
         return 0;
+    case CFG_MAP:
+        return -1;
     }
     return -1;
+}
+
+static void map_free(struct config_map *m)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        free(m->keys[i]);
+        free(m->values[i]);
+    }
+    free(m->keys);
+    free(m->values);
+    memset(m, 0, sizeof *m);
 }
 
 void config_defaults(struct config *cfg)
@@ -119,6 +143,7 @@ void config_defaults(struct config *cfg)
 void config_free(struct config *cfg)
 {
     for (size_t i = 0; i < config_noptions; i++) {
+        if (config_options[i].type == CFG_MAP) map_free(field(cfg, &config_options[i]));
         if (config_options[i].type != CFG_STRING) continue;
         char **p = field(cfg, &config_options[i]);
         free(*p);
@@ -177,8 +202,62 @@ static const char *type_name(enum config_type t)
     case CFG_INT: return "an integer";
     case CFG_NUMBER: return "a number";
     case CFG_BOOL: return "a boolean";
+    case CFG_MAP: return "a table of strings";
     }
     return "?";
+}
+
+/* The entry check of each CFG_MAP option (0, or -1 with the reason in err). */
+static const struct {
+    const char *key;
+    int (*check)(const char *name, const char *value, char *err, size_t errlen);
+} map_checks[] = {
+    { "schedules", scheduler_validate },
+};
+
+/* A table of strings; each entry validated, errors name the entry ("schedules.nightly"). */
+static int set_map(struct config_map *m, const struct config_option *o, lua_State *L, int idx,
+                   char *err, size_t errlen)
+{
+    int tbl = lua_absindex(L, idx), rc = -1;
+    char why[256];
+    map_free(m);
+    lua_pushnil(L);
+    while (lua_next(L, tbl)) { /* stack: key, value */
+        if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING) {
+            snprintf(err, errlen, "%s: entries must be name = \"string\" (found a %s = %s)",
+                     o->key, lua_typename(L, lua_type(L, -2)), lua_typename(L, lua_type(L, -1)));
+            lua_pop(L, 2);
+            goto cleanup;
+        }
+        const char *name = lua_tostring(L, -2), *value = lua_tostring(L, -1);
+        int bad = 0;
+        for (size_t i = 0; i < sizeof map_checks / sizeof map_checks[0]; i++)
+            if (strcmp(map_checks[i].key, o->key) == 0)
+                bad = map_checks[i].check(name, value, why, sizeof why);
+        if (bad) {
+            snprintf(err, errlen, "%s.%s: %s", o->key, name, why);
+            lua_pop(L, 2);
+            goto cleanup;
+        }
+        char **k = realloc(m->keys, (m->n + 1) * sizeof *k);
+        if (k) m->keys = k;
+        char **v = realloc(m->values, (m->n + 1) * sizeof *v);
+        if (v) m->values = v;
+        if (!k || !v) {
+            snprintf(err, errlen, "%s: out of memory", o->key);
+            lua_pop(L, 2);
+            goto cleanup;
+        }
+        m->keys[m->n] = strdup(name);
+        m->values[m->n] = strdup(value);
+        m->n++;
+        lua_pop(L, 1);
+    }
+    rc = 0;
+cleanup:
+    if (rc) map_free(m);
+    return rc;
 }
 
 static int set_from_lua(struct config *cfg, const struct config_option *o, lua_State *L, int idx,
@@ -212,6 +291,9 @@ static int set_from_lua(struct config *cfg, const struct config_option *o, lua_S
             *(int *)field(cfg, o) = lua_toboolean(L, idx);
             ok = 1;
         }
+        break;
+    case CFG_MAP:
+        if (t == LUA_TTABLE) return set_map(field(cfg, o), o, L, idx, err, errlen);
         break;
     }
     if (!ok) {
@@ -357,6 +439,12 @@ int config_load_string(struct config *cfg, const char *src, const char *name, ch
                  "engine.max_attempts, server.max_body and rules.memory_mb must be positive", name);
         goto done;
     }
+    if (cfg->engine_sweep_ms < 1 || cfg->poller_orderez_interval_ms < 0 ||
+        cfg->poller_shopify_interval_ms < 0 || cfg->poller_overlap_ms < 0) {
+        snprintf(err, errlen, "%s: engine.sweep_ms must be positive; poller.orderez_interval_ms, "
+                 "poller.shopify_interval_ms and poller.overlap_ms must not be negative", name);
+        goto done;
+    }
     rc = 0;
 done:
     lua_close(L);
@@ -413,6 +501,7 @@ static const char *type_word(enum config_type t)
     case CFG_INT: return "integer";
     case CFG_NUMBER: return "number";
     case CFG_BOOL: return "boolean";
+    case CFG_MAP: return "table";
     }
     return "?";
 }
@@ -444,6 +533,13 @@ void config_print(const struct config *cfg, FILE *out)
         case CFG_INT: fprintf(out, "%ld\n", *(const long *)p); break;
         case CFG_NUMBER: fprintf(out, "%g\n", *(const double *)p); break;
         case CFG_BOOL: fprintf(out, "%s\n", *(const int *)p ? "true" : "false"); break;
+        case CFG_MAP: {
+            const struct config_map *m = p;
+            fprintf(out, "%s\n", m->n ? "" : "(none)");
+            for (size_t k = 0; k < m->n; k++)
+                fprintf(out, "  %s.%s = \"%s\"\n", o->key, m->keys[k], m->values[k]);
+            break;
+        }
         }
     }
 }

@@ -7,6 +7,12 @@
 #include <stddef.h>
 #include <stdio.h>
 
+/* A table of string values by name (e.g. schedules = { reconcile = "0 3 * * *" }). */
+struct config_map {
+    size_t n;
+    char **keys, **values;
+};
+
 struct config {
     /* server */
     char *server_listen;
@@ -37,12 +43,19 @@ struct config {
     long engine_retry_base_ms;
     long engine_retry_cap_ms;
     long engine_max_attempts;
+    long engine_sweep_ms;
+    /* poller */
+    long poller_orderez_interval_ms;
+    long poller_shopify_interval_ms;
+    long poller_overlap_ms;
+    /* schedules: name -> cron expression */
+    struct config_map schedules;
     /* log */
     char *log_level;
     char *log_format;
 };
 
-enum config_type { CFG_STRING, CFG_INT, CFG_NUMBER, CFG_BOOL };
+enum config_type { CFG_STRING, CFG_INT, CFG_NUMBER, CFG_BOOL, CFG_MAP };
 
 struct config_option {
     const char *key;            /* dotted, e.g. "server.listen" */

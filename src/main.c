@@ -2,6 +2,7 @@
  * options. Exit codes (cli.h): 0 ok, 1 runtime failure, 2 usage or configuration error. */
 #include "cli.h"
 #include "config.h"
+#include "dlq.h"
 #include "log.h"
 #include "rules.h"
 #include "service.h"
@@ -67,6 +68,7 @@ static const struct cli_command commands[] = {
       "  -r, --rules DIR     rules directory (default: rules.dir of the configuration)\n"
       "  -p, --print         print the effective configuration (secrets shown as (set))\n"
       "Exit 0 when everything loads; 2 with file:line and the reason otherwise.\n" },
+    { "dlq", dlq_cmd, "list, show, retry or drop dead-lettered jobs", dlq_usage },
     { "version", cmd_version, "print the version", "usage: ezsync version\n" },
     { "help", cmd_help, "show help for a command, or `help config` for the configuration keys",
       "usage: ezsync help [COMMAND | config]\n" },

@@ -48,6 +48,13 @@ static const char *migrations[] = {
     "  id INTEGER PRIMARY KEY, at INTEGER NOT NULL, job_id INTEGER, entity TEXT NOT NULL,"
     "  action TEXT NOT NULL, detail TEXT);"
     "CREATE INDEX audit_entity ON audit(entity, id);",
+    /* 2: the engine's job columns (the request a dead job failed on, run timestamps for the
+     * latency metrics) and a partial index that makes the per-entity ordering check cheap. */
+    "ALTER TABLE jobs ADD COLUMN failed_request TEXT;"
+    "ALTER TABLE jobs ADD COLUMN started_at INTEGER;"
+    "ALTER TABLE jobs ADD COLUMN finished_at INTEGER;"
+    "CREATE INDEX jobs_pending_entity ON jobs(entity_key, id)"
+    "  WHERE state IN ('queued','running','retry_wait');",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

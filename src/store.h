@@ -12,7 +12,7 @@
 struct store;
 
 #define STORE_NOTFOUND 1
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 /* flags for store_open */
 #define STORE_READONLY 1
@@ -79,5 +79,85 @@ int store_snapshot_get(struct store *st, const char *kind, const char *id, char 
 int store_snapshot_put(struct store *st, const char *kind, const char *id, const char *data);
 
 int64_t store_now_ms(void);
+
+/* ---- jobs: the engine's durable queue, one job per event (store_jobs.c) ---- */
+enum store_job_state {
+    STORE_JOB_QUEUED, STORE_JOB_RUNNING, STORE_JOB_RETRY_WAIT, STORE_JOB_DONE, STORE_JOB_DEAD,
+    STORE_JOB_DROPPED,           /* a dead letter the operator discarded; kept for the record */
+    STORE_JOB_NSTATES
+};
+#define STORE_JOB_NPRIORITIES 5  /* 0 (order creation) .. 4 (reports) */
+
+const char *store_job_state_name(int state);   /* "queued", ... */
+int store_job_state_parse(const char *name);   /* -1 when unknown */
+
+struct store_job {
+    int64_t id, event_id;
+    int state, priority, attempts;
+    char *entity_key, *topic, *source;
+    int64_t next_at;             /* ms; when a retry_wait job becomes runnable */
+    char *last_error, *traceback, *failed_request, *rules_version;
+    int64_t created_at, updated_at, started_at, finished_at;
+    int64_t received_at;         /* of its event */
+};
+void store_job_free(struct store_job *job);
+void store_jobs_free(struct store_job *jobs, size_t n);
+
+/* Events that have no job yet, oldest first (at most limit). Free with store_events_free. */
+int store_events_unjobbed(struct store *st, int limit, struct store_event **out, size_t *n);
+void store_events_free(struct store_event *evs, size_t n);
+
+/* Inserts a job for job->event_id in job->state (queued, or dead with last_error when the
+ * event cannot be processed at all); sets job->id. */
+int store_job_insert(struct store *st, struct store_job *job);
+int store_job_get(struct store *st, int64_t id, struct store_job *out);   /* or NOTFOUND */
+
+/* Up to limit queued jobs that may start now: each is the oldest unfinished job (queued,
+ * running or retry_wait) of its entity key, by priority then id. */
+int store_jobs_runnable(struct store *st, int limit, int64_t *ids, size_t *n);
+/* retry_wait jobs whose next_at has passed become queued again; *n = how many. */
+int store_jobs_promote_due(struct store *st, int64_t now, int *n);
+/* Earliest next_at of the retry_wait jobs; 0 when there is none. */
+int store_jobs_next_retry(struct store *st, int64_t *next_at);
+
+/* queued -> running, attempts + 1, recording the rules version. */
+int store_job_start(struct store *st, int64_t id, const char *rules_version);
+/* running -> done | retry_wait (next_at) | dead (error, traceback, failed request). */
+int store_job_finish(struct store *st, int64_t id, int state, int64_t next_at,
+                     const char *error, const char *traceback, const char *failed_request);
+/* running -> queued; refund = 1 gives the attempt back (an orderly stop is not a failure). */
+int store_job_requeue(struct store *st, int64_t id, int refund);
+/* Start-up: every running job (left so by a crash) back to queued; *n = how many. */
+int store_jobs_recover(struct store *st, int *n);
+/* dead -> queued with attempts and errors reset; NOTFOUND when no dead job has that id. */
+int store_job_retry(struct store *st, int64_t id);
+/* dead -> dropped; NOTFOUND when no dead job has that id. */
+int store_job_drop(struct store *st, int64_t id);
+
+/* Newest first; state < 0 lists every state. Free with store_jobs_free. */
+int store_jobs_list(struct store *st, int state, int limit, struct store_job **out, size_t *n);
+/* Job counts by state and priority. */
+int store_jobs_depth(struct store *st, int64_t depth[STORE_JOB_NSTATES][STORE_JOB_NPRIORITIES]);
+/* received_at of the event of the oldest queued or retry_wait job; 0 when none. */
+int store_jobs_oldest_pending(struct store *st, int64_t *received_at);
+
+/* ---- journal: every outbound call of a job, by step (store_jobs.c) ---- */
+struct store_journal {
+    int64_t job_id;
+    int step;                    /* 1, 2, ... */
+    char *remote;                /* "shopify", "orderez", "notify" */
+    char *request_hash;          /* hex sha256 */
+    char *request;               /* JSON {kind, method, path, body} */
+    int status;                  /* HTTP status of the recorded response */
+    char *response;
+    int64_t created_at;
+};
+int store_journal_get(struct store *st, int64_t job_id, int step, struct store_journal *out);
+int store_journal_put(struct store *st, const struct store_journal *e);
+/* Deletes the steps >= from_step of a job; *n = how many. */
+int store_journal_truncate(struct store *st, int64_t job_id, int from_step, int *n);
+int store_journal_list(struct store *st, int64_t job_id, struct store_journal **out, size_t *n);
+void store_journal_free(struct store_journal *e);
+void store_journals_free(struct store_journal *es, size_t n);
 
 #endif

@@ -1,0 +1,481 @@
+/* store_jobs: the jobs table (the engine's durable queue) and the journal of each job's
+ * outbound calls. States are stored as words so the table reads well in a SQL shell. */
+#include "store_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *state_names[STORE_JOB_NSTATES] = {
+    "queued", "running", "retry_wait", "done", "dead", "dropped",
+};
+
+const char *store_job_state_name(int state)
+{
+    return state >= 0 && state < STORE_JOB_NSTATES ? state_names[state] : "?";
+}
+
+int store_job_state_parse(const char *name)
+{
+    for (int i = 0; name && i < STORE_JOB_NSTATES; i++)
+        if (strcmp(state_names[i], name) == 0) return i;
+    return -1;
+}
+
+static int step_done(struct store *st, sqlite3_stmt *s, const char *what)
+{
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : store_fail(st, what);
+}
+
+/* An UPDATE that must touch exactly one row: 0, STORE_NOTFOUND, or -1. */
+static int update_one(struct store *st, sqlite3_stmt *s, const char *what)
+{
+    if (step_done(st, s, what)) return -1;
+    return sqlite3_changes(st->db) == 1 ? 0 : STORE_NOTFOUND;
+}
+
+static char *blob_dup(sqlite3_stmt *s, int i, size_t *len)
+{
+    int n = sqlite3_column_bytes(s, i);
+    char *p = malloc((size_t)n + 1);
+    if (!p) return NULL;
+    if (n) memcpy(p, sqlite3_column_blob(s, i), (size_t)n);
+    p[n] = '\0';
+    if (len) *len = (size_t)n;
+    return p;
+}
+
+/* Grows *arr (of elem-sized items) so that index n fits. */
+static int grow(void **arr, size_t *cap, size_t n, size_t elem)
+{
+    if (n < *cap) return 0;
+    size_t ncap = *cap ? *cap * 2 : 16;
+    void *p = realloc(*arr, ncap * elem);
+    if (!p) return -1;
+    memset((char *)p + *cap * elem, 0, (ncap - *cap) * elem);
+    *arr = p;
+    *cap = ncap;
+    return 0;
+}
+
+void store_events_free(struct store_event *evs, size_t n)
+{
+    for (size_t i = 0; evs && i < n; i++) store_event_free(&evs[i]);
+    free(evs);
+}
+
+int store_events_unjobbed(struct store *st, int limit, struct store_event **out, size_t *n)
+{
+    /* Event ids grow in commit order (one writer at a time), so "after the newest jobbed
+     * event" is "without a job" and costs one index probe instead of an anti-join. */
+    static const char sql[] =
+        "SELECT id, source, topic, dedupe_key, body, received_at FROM events"
+        " WHERE id > (SELECT coalesce(max(event_id), 0) FROM jobs) ORDER BY id LIMIT ?";
+    struct store_event *arr = NULL;
+    size_t cap = 0, cnt = 0;
+    int rc;
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *s = store_stmt(st, sql);
+    if (!s) return -1;
+    sqlite3_bind_int(s, 1, limit);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (grow((void **)&arr, &cap, cnt, sizeof *arr)) break;
+        struct store_event *e = &arr[cnt++];
+        e->id = sqlite3_column_int64(s, 0);
+        e->source = store_column_dup(s, 1);
+        e->topic = store_column_dup(s, 2);
+        e->dedupe_key = store_column_dup(s, 3);
+        e->body = blob_dup(s, 4, &e->body_len);
+        e->received_at = sqlite3_column_int64(s, 5);
+    }
+    if (rc != SQLITE_DONE) {
+        store_fail(st, "reading new events");
+        sqlite3_reset(s);
+        store_events_free(arr, cnt);
+        return -1;
+    }
+    sqlite3_reset(s);
+    *out = arr;
+    *n = cnt;
+    return 0;
+}
+
+int store_job_insert(struct store *st, struct store_job *job)
+{
+    static const char sql[] =
+        "INSERT INTO jobs (event_id, state, priority, entity_key, topic, attempts, next_at,"
+        " last_error, created_at, updated_at, finished_at) VALUES (?,?,?,?,?,0,0,?,?,?,?)";
+    sqlite3_stmt *s = store_stmt(st, sql);
+    if (!s) return -1;
+    int64_t now = store_now_ms();
+    sqlite3_bind_int64(s, 1, job->event_id);
+    store_bind_text(s, 2, store_job_state_name(job->state));
+    sqlite3_bind_int(s, 3, job->priority);
+    store_bind_text(s, 4, job->entity_key);
+    store_bind_text(s, 5, job->topic);
+    store_bind_text(s, 6, job->last_error);
+    sqlite3_bind_int64(s, 7, now);
+    sqlite3_bind_int64(s, 8, now);
+    if (job->state == STORE_JOB_DEAD) sqlite3_bind_int64(s, 9, now);
+    else sqlite3_bind_null(s, 9);
+    if (step_done(st, s, "creating job")) return -1;
+    job->id = sqlite3_last_insert_rowid(st->db);
+    job->created_at = job->updated_at = now;
+    return 0;
+}
+
+#define JOB_COLUMNS \
+    "j.id, j.event_id, j.state, j.priority, j.attempts, j.entity_key, j.topic, e.source," \
+    " j.next_at, j.last_error, j.traceback, j.failed_request, j.rules_version, j.created_at," \
+    " j.updated_at, j.started_at, j.finished_at, e.received_at"
+
+static void job_from_row(sqlite3_stmt *s, struct store_job *j)
+{
+    memset(j, 0, sizeof *j);
+    j->id = sqlite3_column_int64(s, 0);
+    j->event_id = sqlite3_column_int64(s, 1);
+    j->state = store_job_state_parse((const char *)sqlite3_column_text(s, 2));
+    j->priority = sqlite3_column_int(s, 3);
+    j->attempts = sqlite3_column_int(s, 4);
+    j->entity_key = store_column_dup(s, 5);
+    j->topic = store_column_dup(s, 6);
+    j->source = store_column_dup(s, 7);
+    j->next_at = sqlite3_column_int64(s, 8);
+    j->last_error = store_column_dup(s, 9);
+    j->traceback = store_column_dup(s, 10);
+    j->failed_request = store_column_dup(s, 11);
+    j->rules_version = store_column_dup(s, 12);
+    j->created_at = sqlite3_column_int64(s, 13);
+    j->updated_at = sqlite3_column_int64(s, 14);
+    j->started_at = sqlite3_column_int64(s, 15);
+    j->finished_at = sqlite3_column_int64(s, 16);
+    j->received_at = sqlite3_column_int64(s, 17);
+}
+
+void store_job_free(struct store_job *job)
+{
+    if (!job) return;
+    free(job->entity_key);
+    free(job->topic);
+    free(job->source);
+    free(job->last_error);
+    free(job->traceback);
+    free(job->failed_request);
+    free(job->rules_version);
+    memset(job, 0, sizeof *job);
+}
+
+void store_jobs_free(struct store_job *jobs, size_t n)
+{
+    for (size_t i = 0; jobs && i < n; i++) store_job_free(&jobs[i]);
+    free(jobs);
+}
+
+int store_job_get(struct store *st, int64_t id, struct store_job *out)
+{
+    static const char sql[] =
+        "SELECT " JOB_COLUMNS " FROM jobs j JOIN events e ON e.id = j.event_id WHERE j.id = ?";
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *s = store_stmt(st, sql);
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, id);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) job_from_row(s, out);
+    sqlite3_reset(s);
+    if (rc == SQLITE_ROW) return 0;
+    return rc == SQLITE_DONE ? STORE_NOTFOUND : store_fail(st, "reading job");
+}
+
+int store_jobs_runnable(struct store *st, int limit, int64_t *ids, size_t *n)
+{
+    /* Queued jobs have next_at = 0, so the jobs_ready index yields them in (priority, id)
+     * order and the scan stops after limit heads; jobs_pending_entity answers the check. */
+    static const char sql[] =
+        "SELECT j.id FROM jobs j WHERE j.state = 'queued' AND NOT EXISTS ("
+        "  SELECT 1 FROM jobs p WHERE p.entity_key = j.entity_key AND p.id < j.id"
+        "  AND p.state IN ('queued','running','retry_wait'))"
+        " ORDER BY j.priority, j.next_at, j.id LIMIT ?";
+    int rc;
+    *n = 0;
+    sqlite3_stmt *s = store_stmt(st, sql);
+    if (!s) return -1;
+    sqlite3_bind_int(s, 1, limit);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW && *n < (size_t)limit)
+        ids[(*n)++] = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : store_fail(st, "finding runnable jobs");
+}
+
+int store_jobs_promote_due(struct store *st, int64_t now, int *n)
+{
+    sqlite3_stmt *s = store_stmt(st,
+        "UPDATE jobs SET state = 'queued', next_at = 0, updated_at = ?"
+        " WHERE state = 'retry_wait' AND next_at <= ?");
+    *n = 0;
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, now);
+    sqlite3_bind_int64(s, 2, now);
+    if (step_done(st, s, "promoting due retries")) return -1;
+    *n = sqlite3_changes(st->db);
+    return 0;
+}
+
+static int one_int64(struct store *st, const char *sql, int64_t *out, const char *what)
+{
+    sqlite3_stmt *s = store_stmt(st, sql);
+    *out = 0;
+    if (!s) return -1;
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) *out = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? 0 : store_fail(st, what);
+}
+
+int store_jobs_next_retry(struct store *st, int64_t *next_at)
+{
+    return one_int64(st, "SELECT coalesce(min(next_at), 0) FROM jobs WHERE state = 'retry_wait'",
+                     next_at, "reading next retry");
+}
+
+int store_jobs_oldest_pending(struct store *st, int64_t *received_at)
+{
+    return one_int64(st,
+        "SELECT coalesce(min(e.received_at), 0) FROM jobs j JOIN events e ON e.id = j.event_id"
+        " WHERE j.state IN ('queued','retry_wait')", received_at, "reading oldest job");
+}
+
+int store_job_start(struct store *st, int64_t id, const char *rules_version)
+{
+    sqlite3_stmt *s = store_stmt(st,
+        "UPDATE jobs SET state = 'running', attempts = attempts + 1, rules_version = ?,"
+        " started_at = ?, updated_at = ? WHERE id = ? AND state = 'queued'");
+    if (!s) return -1;
+    int64_t now = store_now_ms();
+    store_bind_text(s, 1, rules_version);
+    sqlite3_bind_int64(s, 2, now);
+    sqlite3_bind_int64(s, 3, now);
+    sqlite3_bind_int64(s, 4, id);
+    return update_one(st, s, "starting job");
+}
+
+int store_job_finish(struct store *st, int64_t id, int state, int64_t next_at,
+                     const char *error, const char *traceback, const char *failed_request)
+{
+    sqlite3_stmt *s = store_stmt(st,
+        "UPDATE jobs SET state = ?, next_at = ?, last_error = ?, traceback = ?,"
+        " failed_request = ?, updated_at = ?, finished_at = ? WHERE id = ? AND state = 'running'");
+    if (!s) return -1;
+    int64_t now = store_now_ms();
+    store_bind_text(s, 1, store_job_state_name(state));
+    sqlite3_bind_int64(s, 2, state == STORE_JOB_RETRY_WAIT ? next_at : 0);
+    store_bind_text(s, 3, error);
+    store_bind_text(s, 4, traceback);
+    store_bind_text(s, 5, failed_request);
+    sqlite3_bind_int64(s, 6, now);
+    if (state == STORE_JOB_RETRY_WAIT) sqlite3_bind_null(s, 7);
+    else sqlite3_bind_int64(s, 7, now);
+    sqlite3_bind_int64(s, 8, id);
+    return update_one(st, s, "finishing job");
+}
+
+int store_job_requeue(struct store *st, int64_t id, int refund)
+{
+    sqlite3_stmt *s = store_stmt(st,
+        "UPDATE jobs SET state = 'queued', next_at = 0, updated_at = ?,"
+        " attempts = max(attempts - ?, 0) WHERE id = ? AND state = 'running'");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, store_now_ms());
+    sqlite3_bind_int(s, 2, refund ? 1 : 0);
+    sqlite3_bind_int64(s, 3, id);
+    return update_one(st, s, "requeueing job");
+}
+
+int store_jobs_recover(struct store *st, int *n)
+{
+    /* The interrupted attempt stays counted: a job that crashes the process every time must
+     * still reach max_attempts instead of looping forever. */
+    sqlite3_stmt *s = store_stmt(st,
+        "UPDATE jobs SET state = 'queued', next_at = 0, updated_at = ? WHERE state = 'running'");
+    *n = 0;
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, store_now_ms());
+    if (step_done(st, s, "recovering jobs")) return -1;
+    *n = sqlite3_changes(st->db);
+    return 0;
+}
+
+int store_job_retry(struct store *st, int64_t id)
+{
+    sqlite3_stmt *s = store_stmt(st,
+        "UPDATE jobs SET state = 'queued', attempts = 0, next_at = 0, last_error = NULL,"
+        " traceback = NULL, failed_request = NULL, finished_at = NULL, updated_at = ?"
+        " WHERE id = ? AND state = 'dead'");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, store_now_ms());
+    sqlite3_bind_int64(s, 2, id);
+    return update_one(st, s, "retrying job");
+}
+
+int store_job_drop(struct store *st, int64_t id)
+{
+    sqlite3_stmt *s = store_stmt(st,
+        "UPDATE jobs SET state = 'dropped', updated_at = ? WHERE id = ? AND state = 'dead'");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, store_now_ms());
+    sqlite3_bind_int64(s, 2, id);
+    return update_one(st, s, "dropping job");
+}
+
+int store_jobs_list(struct store *st, int state, int limit, struct store_job **out, size_t *n)
+{
+    static const char sql[] =
+        "SELECT " JOB_COLUMNS " FROM jobs j JOIN events e ON e.id = j.event_id"
+        " WHERE ? IS NULL OR j.state = ? ORDER BY j.id DESC LIMIT ?";
+    struct store_job *arr = NULL;
+    size_t cap = 0, cnt = 0;
+    int rc;
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *s = store_stmt(st, sql);
+    if (!s) return -1;
+    const char *name = state >= 0 ? store_job_state_name(state) : NULL;
+    store_bind_text(s, 1, name);
+    store_bind_text(s, 2, name);
+    sqlite3_bind_int(s, 3, limit);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (grow((void **)&arr, &cap, cnt, sizeof *arr)) break;
+        job_from_row(s, &arr[cnt++]);
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) {
+        store_jobs_free(arr, cnt);
+        return store_fail(st, "listing jobs");
+    }
+    *out = arr;
+    *n = cnt;
+    return 0;
+}
+
+int store_jobs_depth(struct store *st, int64_t depth[STORE_JOB_NSTATES][STORE_JOB_NPRIORITIES])
+{
+    sqlite3_stmt *s = store_stmt(st,
+        "SELECT state, priority, count(*) FROM jobs GROUP BY state, priority");
+    int rc;
+    memset(depth, 0, sizeof(int64_t) * STORE_JOB_NSTATES * STORE_JOB_NPRIORITIES);
+    if (!s) return -1;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        int state = store_job_state_parse((const char *)sqlite3_column_text(s, 0));
+        int prio = sqlite3_column_int(s, 1);
+        if (state < 0) continue;
+        if (prio < 0) prio = 0;
+        if (prio >= STORE_JOB_NPRIORITIES) prio = STORE_JOB_NPRIORITIES - 1;
+        depth[state][prio] += sqlite3_column_int64(s, 2);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : store_fail(st, "counting jobs");
+}
+
+/* ---- journal ---- */
+
+static void journal_from_row(sqlite3_stmt *s, struct store_journal *e)
+{
+    memset(e, 0, sizeof *e);
+    e->job_id = sqlite3_column_int64(s, 0);
+    e->step = sqlite3_column_int(s, 1);
+    e->remote = store_column_dup(s, 2);
+    e->request_hash = store_column_dup(s, 3);
+    e->request = store_column_dup(s, 4);
+    e->status = sqlite3_column_int(s, 5);
+    e->response = store_column_dup(s, 6);
+    e->created_at = sqlite3_column_int64(s, 7);
+}
+
+#define JOURNAL_COLUMNS \
+    "job_id, step, remote, request_hash, request, status, response, created_at"
+
+int store_journal_get(struct store *st, int64_t job_id, int step, struct store_journal *out)
+{
+    sqlite3_stmt *s = store_stmt(st,
+        "SELECT " JOURNAL_COLUMNS " FROM journal WHERE job_id = ? AND step = ?");
+    memset(out, 0, sizeof *out);
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, job_id);
+    sqlite3_bind_int(s, 2, step);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) journal_from_row(s, out);
+    sqlite3_reset(s);
+    if (rc == SQLITE_ROW) return 0;
+    return rc == SQLITE_DONE ? STORE_NOTFOUND : store_fail(st, "reading journal");
+}
+
+int store_journal_put(struct store *st, const struct store_journal *e)
+{
+    /* REPLACE: a step re-sent after a crash (or after divergence) overwrites its record. */
+    sqlite3_stmt *s = store_stmt(st,
+        "INSERT OR REPLACE INTO journal (" JOURNAL_COLUMNS ") VALUES (?,?,?,?,?,?,?,?)");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, e->job_id);
+    sqlite3_bind_int(s, 2, e->step);
+    store_bind_text(s, 3, e->remote);
+    store_bind_text(s, 4, e->request_hash);
+    store_bind_text(s, 5, e->request);
+    sqlite3_bind_int(s, 6, e->status);
+    store_bind_text(s, 7, e->response);
+    sqlite3_bind_int64(s, 8, e->created_at ? e->created_at : store_now_ms());
+    return step_done(st, s, "writing journal");
+}
+
+int store_journal_truncate(struct store *st, int64_t job_id, int from_step, int *n)
+{
+    sqlite3_stmt *s = store_stmt(st, "DELETE FROM journal WHERE job_id = ? AND step >= ?");
+    *n = 0;
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, job_id);
+    sqlite3_bind_int(s, 2, from_step);
+    if (step_done(st, s, "truncating journal")) return -1;
+    *n = sqlite3_changes(st->db);
+    return 0;
+}
+
+int store_journal_list(struct store *st, int64_t job_id, struct store_journal **out, size_t *n)
+{
+    sqlite3_stmt *s = store_stmt(st,
+        "SELECT " JOURNAL_COLUMNS " FROM journal WHERE job_id = ? ORDER BY step");
+    struct store_journal *arr = NULL;
+    size_t cap = 0, cnt = 0;
+    int rc;
+    *out = NULL;
+    *n = 0;
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, job_id);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (grow((void **)&arr, &cap, cnt, sizeof *arr)) break;
+        journal_from_row(s, &arr[cnt++]);
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) {
+        store_journals_free(arr, cnt);
+        return store_fail(st, "listing journal");
+    }
+    *out = arr;
+    *n = cnt;
+    return 0;
+}
+
+void store_journal_free(struct store_journal *e)
+{
+    if (!e) return;
+    free(e->remote);
+    free(e->request_hash);
+    free(e->request);
+    free(e->response);
+    memset(e, 0, sizeof *e);
+}
+
+void store_journals_free(struct store_journal *es, size_t n)
+{
+    for (size_t i = 0; es && i < n; i++) store_journal_free(&es[i]);
+    free(es);
+}

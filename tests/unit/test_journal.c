@@ -1,0 +1,217 @@
+/* Unit tests for src/journal.c and the jobs/journal part of the store (store_jobs.c), on a
+ * real SQLite file. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "journal.h"
+#include "log.h"
+#include "store.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static struct store *open_tmp(char *path, size_t len, const char *name)
+{
+    const char *dir = getenv("EZSYNC_TEST_TMP");
+    char err[512];
+    struct store *st = NULL;
+    snprintf(path, len, "%s/journal-%s-%d.db", dir && *dir ? dir : "/tmp", name, (int)getpid());
+    unlink(path);
+    assert_int_equal(store_open(&st, path, 0, err, sizeof err), 0);
+    return st;
+}
+
+static int64_t add_job(struct store *st, const char *entity, int prio, int seq)
+{
+    char key[64];
+    snprintf(key, sizeof key, "k-%s-%d", entity, seq);
+    struct store_event ev = { .source = "shopify", .topic = "orders/updated", .dedupe_key = key,
+                              .body = "{}", .body_len = 2 };
+    int inserted;
+    assert_int_equal(store_event_insert(st, &ev, &inserted), 0);
+    struct store_job j = { .event_id = ev.id, .state = STORE_JOB_QUEUED, .priority = prio,
+                           .entity_key = (char *)entity, .topic = "orders/updated" };
+    assert_int_equal(store_job_insert(st, &j), 0);
+    return j.id;
+}
+
+static void test_hash_and_keys(void **state)
+{
+    (void)state;
+    char a[JOURNAL_HASH_LEN + 1], b[JOURNAL_HASH_LEN + 1];
+    struct journal_request r = { 1, "POST", "/distributor/orders", "{\"x\":1}" };
+    journal_hash(&r, a);
+    assert_int_equal(strlen(a), 64);
+    journal_hash(&r, b);
+    assert_string_equal(a, b);                  /* stable */
+    struct journal_request variants[] = {
+        { 0, "POST", "/distributor/orders", "{\"x\":1}" },
+        { 1, "PUT", "/distributor/orders", "{\"x\":1}" },
+        { 1, "POST", "/distributor/order", "{\"x\":1}" },
+        { 1, "POST", "/distributor/orders", "{\"x\":2}" },
+        { 1, "POST", "/distributor/orders{\"x\":1}", "" }, /* bytes moved between fields */
+        { 1, "POST", "/distributor/orders", NULL },
+    };
+    for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {
+        journal_hash(&variants[i], b);
+        assert_string_not_equal(a, b);
+    }
+    char key[JOURNAL_IDEM_KEY_LEN];
+    journal_idem_key(820982911946154508LL, 3, key);
+    assert_string_equal(key, "ezsync-820982911946154508-3");
+    char *json = journal_request_json(&r);
+    json_t *o = json_loads(json, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(o, "remote")), "orderez");
+    assert_string_equal(json_string_value(json_object_get(o, "path")), "/distributor/orders");
+    json_decref(o);
+    free(json);
+}
+
+static void test_lookup_replay_and_divergence(void **state)
+{
+    (void)state;
+    char path[512], h1[JOURNAL_HASH_LEN + 1], h2[JOURNAL_HASH_LEN + 1];
+    struct store *st = open_tmp(path, sizeof path, "lookup");
+    assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
+    int64_t job = add_job(st, "shopify:order:1", 0, 1);
+    struct journal_request r1 = { 1, "GET", "/a", NULL }, r2 = { 1, "POST", "/b", "{}" };
+    journal_hash(&r1, h1);
+    journal_hash(&r2, h2);
+    int status;
+    char *resp;
+    assert_int_equal(journal_lookup(st, job, 1, h1, "e", &status, &resp), JOURNAL_MISS);
+    assert_int_equal(journal_record(st, job, 1, &r1, h1, 200, "{\"a\":1}"), 0);
+    assert_int_equal(journal_record(st, job, 2, &r2, h2, 201, "{\"b\":2}"), 0);
+    assert_int_equal(journal_lookup(st, job, 1, h1, "e", &status, &resp), JOURNAL_REPLAY);
+    assert_int_equal(status, 200);
+    assert_string_equal(resp, "{\"a\":1}");
+    free(resp);
+    /* step 1 asked with another request: the whole recorded tail goes, with an audit entry */
+    assert_int_equal(journal_lookup(st, job, 1, h2, "shopify:order:1", &status, &resp),
+                     JOURNAL_DIVERGED);
+    assert_null(resp);
+    struct store_journal *steps;
+    size_t n;
+    assert_int_equal(store_journal_list(st, job, &steps, &n), 0);
+    assert_int_equal(n, 0);
+    store_journals_free(steps, n);
+    assert_int_equal(journal_lookup(st, job, 2, h2, "e", &status, &resp), JOURNAL_MISS);
+    store_close(st);
+    unlink(path);
+}
+
+static void test_runnable_order_and_states(void **state)
+{
+    (void)state;
+    char path[512];
+    struct store *st = open_tmp(path, sizeof path, "runnable");
+    int64_t a1 = add_job(st, "A", 3, 1), a2 = add_job(st, "A", 3, 2);
+    int64_t b1 = add_job(st, "B", 1, 1), c1 = add_job(st, "C", 0, 1);
+    int64_t ids[10];
+    size_t n;
+    assert_int_equal(store_jobs_runnable(st, 10, ids, &n), 0);
+    assert_int_equal(n, 3);                       /* a2 waits behind a1 */
+    assert_int_equal(ids[0], c1);                 /* priority first */
+    assert_int_equal(ids[1], b1);
+    assert_int_equal(ids[2], a1);
+    assert_int_equal(store_jobs_runnable(st, 2, ids, &n), 0);
+    assert_int_equal(n, 2);
+    /* a1 running, then waiting for a retry: a2 still waits */
+    assert_int_equal(store_job_start(st, a1, "v1"), 0);
+    assert_int_equal(store_job_start(st, a1, "v1"), STORE_NOTFOUND); /* not queued any more */
+    assert_int_equal(store_jobs_runnable(st, 10, ids, &n), 0);
+    assert_int_equal(n, 2);
+    int64_t later = store_now_ms() + 60000;
+    assert_int_equal(store_job_finish(st, a1, STORE_JOB_RETRY_WAIT, later, "503", NULL, NULL), 0);
+    assert_int_equal(store_jobs_runnable(st, 10, ids, &n), 0);
+    assert_int_equal(n, 2);
+    int64_t next;
+    assert_int_equal(store_jobs_next_retry(st, &next), 0);
+    assert_int_equal(next, later);
+    int promoted;
+    assert_int_equal(store_jobs_promote_due(st, store_now_ms(), &promoted), 0);
+    assert_int_equal(promoted, 0);
+    assert_int_equal(store_jobs_promote_due(st, later, &promoted), 0);
+    assert_int_equal(promoted, 1);
+    /* a1 dead: it no longer holds a2 back */
+    assert_int_equal(store_job_start(st, a1, "v1"), 0);
+    assert_int_equal(store_job_finish(st, a1, STORE_JOB_DEAD, 0, "boom", "tb", "{}"), 0);
+    assert_int_equal(store_jobs_runnable(st, 10, ids, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(ids[2], a2);
+    struct store_job j;
+    assert_int_equal(store_job_get(st, a1, &j), 0);
+    assert_int_equal(j.attempts, 2);
+    assert_string_equal(j.traceback, "tb");
+    store_job_free(&j);
+    /* retry from the dead-letter queue resets attempts; drop only applies to dead jobs */
+    assert_int_equal(store_job_retry(st, a1), 0);
+    assert_int_equal(store_job_retry(st, a1), STORE_NOTFOUND);
+    assert_int_equal(store_job_get(st, a1, &j), 0);
+    assert_int_equal(j.attempts, 0);
+    assert_int_equal(j.state, STORE_JOB_QUEUED);
+    assert_null(j.last_error);
+    store_job_free(&j);
+    assert_int_equal(store_job_drop(st, a1), STORE_NOTFOUND);
+    /* crash recovery and orderly requeue */
+    assert_int_equal(store_job_start(st, b1, "v1"), 0);
+    assert_int_equal(store_job_start(st, c1, "v1"), 0);
+    assert_int_equal(store_job_requeue(st, c1, 1), 0);
+    int recovered;
+    assert_int_equal(store_jobs_recover(st, &recovered), 0);
+    assert_int_equal(recovered, 1);
+    assert_int_equal(store_job_get(st, b1, &j), 0);
+    assert_int_equal(j.state, STORE_JOB_QUEUED);
+    assert_int_equal(j.attempts, 1);
+    store_job_free(&j);
+    assert_int_equal(store_job_get(st, c1, &j), 0);
+    assert_int_equal(j.attempts, 0);
+    store_job_free(&j);
+    int64_t depth[STORE_JOB_NSTATES][STORE_JOB_NPRIORITIES];
+    assert_int_equal(store_jobs_depth(st, depth), 0);
+    assert_int_equal(depth[STORE_JOB_QUEUED][3], 2);
+    assert_int_equal(depth[STORE_JOB_QUEUED][0], 1);
+    store_close(st);
+    unlink(path);
+}
+
+static void test_unjobbed_events(void **state)
+{
+    (void)state;
+    char path[512];
+    struct store *st = open_tmp(path, sizeof path, "unjobbed");
+    add_job(st, "A", 1, 1);
+    struct store_event ev = { .source = "orderez", .topic = "orderez/stock.changed",
+                              .dedupe_key = "x1", .body = "{\"a\":1}", .body_len = 7 };
+    int inserted;
+    assert_int_equal(store_event_insert(st, &ev, &inserted), 0);
+    struct store_event *evs;
+    size_t n;
+    assert_int_equal(store_events_unjobbed(st, 10, &evs, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(evs[0].id, ev.id);
+    assert_string_equal(evs[0].body, "{\"a\":1}");
+    assert_string_equal(evs[0].topic, "orderez/stock.changed");
+    store_events_free(evs, n);
+    assert_int_equal(store_job_state_parse("retry_wait"), STORE_JOB_RETRY_WAIT);
+    assert_int_equal(store_job_state_parse("nope"), -1);
+    store_close(st);
+    unlink(path);
+}
+
+int main(void)
+{
+    log_setup(LOG_ERROR, LOG_LOGFMT, NULL);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hash_and_keys),
+        cmocka_unit_test(test_lookup_replay_and_divergence),
+        cmocka_unit_test(test_runnable_order_and_states),
+        cmocka_unit_test(test_unjobbed_events),
+    };
+    return cmocka_run_group_tests_name("journal", tests, NULL, NULL);
+}
