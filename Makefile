@@ -23,7 +23,7 @@ WARN      := -Wall -Wextra -Wstrict-prototypes -Wshadow -Wformat=2 -Wno-format-n
 ifneq ($(CI),)
 WARN      += -Werror
 endif
-CPPFLAGS  += -D_GNU_SOURCE -DEZ_VERSION='"$(VERSION)"' -Isrc
+CPPFLAGS  += -D_GNU_SOURCE -Isrc -I$(BUILD)
 CFLAGS    ?= $(OPT)
 # -fPIC everywhere: the same objects also build the `ez` Lua module the rule specs load.
 CFLAGS    += -std=c11 -fPIC -MMD -MP $(WARN) $(SANFLAGS) $(shell pkg-config --cflags $(PKGS))
@@ -66,6 +66,16 @@ else
 ezsync: $(BIN)
 	$(Q)cp $(BIN) ezsync
 endif
+
+# The version is a generated header rewritten only when `git describe` changes, so the binary
+# always names the commit it was built from and nothing else rebuilds for it.
+$(BUILD)/version.h: FORCE
+	@mkdir -p $(BUILD)
+	@echo '#define EZ_VERSION "$(VERSION)"' > $@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+FORCE:
+
+$(MAIN_OBJ): $(BUILD)/version.h
 
 $(BUILD)/%.o: src/%.c
 	@mkdir -p $(dir $@)

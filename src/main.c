@@ -12,9 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#ifndef EZ_VERSION
-#define EZ_VERSION "unknown"
-#endif
+#include "version.h" /* generated: EZ_VERSION from git describe */
 
 static int cmd_help(int argc, char **argv);
 
