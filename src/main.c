@@ -2,6 +2,8 @@
  * options. Exit codes (cli.h): 0 ok, 1 runtime failure, 2 usage or configuration error. */
 #include "cli.h"
 #include "config.h"
+#include "dryrun.h"
+#include "record.h"
 #include "dlq.h"
 #include "log.h"
 #include "rules.h"
@@ -67,6 +69,14 @@ static const struct cli_command commands[] = {
       "  -p, --print         print the effective configuration (secrets shown as (set))\n"
       "Exit 0 when everything loads; 2 with file:line and the reason otherwise.\n" },
     { "dlq", dlq_cmd, "list, show, retry or drop dead-lettered jobs", dlq_usage },
+    { "record", record_cmd, "tap the service database into a recording for dry-run",
+      "usage: ezsync record --out FILE [-c FILE] [--since EVENT_ID] [--limit N] [--follow]\n"
+      "Writes each stored event and the journaled answers of its job as one JSON line.\n" },
+    { "dry-run", dryrun_cmd, "replay a recording through the rules with no side effect",
+      "usage: ezsync dry-run --events FILE [--rules DIR] [-c FILE] [--fixtures FILE]\n"
+      "                      [--expect FILE] [--diff] [--json] [--quiet]\n"
+      "Prints the calls each event would make; --expect compares with a golden file (exit 1 on\n"
+      "a difference); --diff shows how they differ from what was done when recorded.\n" },
     { "version", cmd_version, "print the version", "usage: ezsync version\n" },
     { "help", cmd_help, "show help for a command, or `help config` for the configuration keys",
       "usage: ezsync help [COMMAND | config]\n" },

@@ -111,6 +111,9 @@ void store_events_free(struct store_event *evs, size_t n);
  * event cannot be processed at all); sets job->id. */
 int store_job_insert(struct store *st, struct store_job *job);
 int store_job_get(struct store *st, int64_t id, struct store_job *out);   /* or NOTFOUND */
+int store_job_by_event(struct store *st, int64_t event_id, struct store_job *out); /* or NOTFOUND */
+/* Ids of up to limit events after after_id, oldest first (`ezsync record`). */
+int store_events_after(struct store *st, int64_t after_id, int limit, int64_t *ids, size_t *n);
 
 /* Up to limit queued jobs that may start now: each is the oldest unfinished job (queued,
  * running or retry_wait) of its entity key, by priority then id. */

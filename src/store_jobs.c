@@ -188,6 +188,36 @@ int store_job_get(struct store *st, int64_t id, struct store_job *out)
     return rc == SQLITE_DONE ? STORE_NOTFOUND : store_fail(st, "reading job");
 }
 
+int store_job_by_event(struct store *st, int64_t event_id, struct store_job *out)
+{
+    static const char sql[] =
+        "SELECT " JOB_COLUMNS " FROM jobs j JOIN events e ON e.id = j.event_id"
+        " WHERE j.event_id = ?";
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *s = store_stmt(st, sql);
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, event_id);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) job_from_row(s, out);
+    sqlite3_reset(s);
+    if (rc == SQLITE_ROW) return 0;
+    return rc == SQLITE_DONE ? STORE_NOTFOUND : store_fail(st, "reading job");
+}
+
+int store_events_after(struct store *st, int64_t after_id, int limit, int64_t *ids, size_t *n)
+{
+    int rc;
+    *n = 0;
+    sqlite3_stmt *s = store_stmt(st, "SELECT id FROM events WHERE id > ? ORDER BY id LIMIT ?");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, after_id);
+    sqlite3_bind_int(s, 2, limit);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW && *n < (size_t)limit)
+        ids[(*n)++] = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : store_fail(st, "listing events");
+}
+
 int store_jobs_runnable(struct store *st, int limit, int64_t *ids, size_t *n)
 {
     /* Queued jobs have next_at = 0, so the jobs_ready index yields them in (priority, id)

@@ -1,0 +1,49 @@
+/* dryrun_report: what `ezsync dry-run` prints (text, JSON lines, --diff against the recording,
+ * --expect against a golden file, the progress bar) and its fixtures file. Split from dryrun.c
+ * so the replay loop reads on its own. */
+#ifndef EZ_DRYRUN_REPORT_H
+#define EZ_DRYRUN_REPORT_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct dryrun_opts {
+    const char *expect;
+    int diff, json, quiet;
+};
+
+/* One replayed event. calls/writes/emits/result are owned; recorded is borrowed. */
+struct dryrun_entry {
+    int64_t event_id;
+    char topic[200];
+    const char *status;          /* "done", "error", "killed", "nomem", "no rule", ... */
+    char *error;
+    json_t *result, *calls, *writes, *emits;
+    json_t *recorded;
+    int unanswered;
+};
+
+void dryrun_entry_add_call(struct dryrun_entry *e, const char *kind, const char *method,
+                           const char *path, const char *body, int step, const char *answer);
+void dryrun_entry_free(struct dryrun_entry *e);
+
+struct dryrun_report;
+struct dryrun_report *dryrun_report_new(const struct dryrun_opts *o, const char *events_path,
+                                        const char *rules_version, char *err, size_t errlen);
+void dryrun_report_add(struct dryrun_report *r, struct dryrun_entry *e);
+/* Tells the progress bar how far the input is read (bytes). */
+void dryrun_report_progress(struct dryrun_report *r, long done, long total);
+/* Prints the summary; returns the exit code (1 when --expect found a difference). */
+int dryrun_report_finish(struct dryrun_report *r);
+void dryrun_report_free(struct dryrun_report *r);
+
+struct dryrun_fixtures;
+int dryrun_fixtures_load(struct dryrun_fixtures **out, const char *path, char *err,
+                         size_t errlen);
+/* An object {status, response (string)} or NULL. body NULL in the fixture matches any body. */
+json_t *dryrun_fixture_find(struct dryrun_fixtures *fx, const char *kind, const char *method,
+                            const char *path, const char *body);
+void dryrun_fixtures_free(struct dryrun_fixtures *fx);
+
+#endif
