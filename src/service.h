@@ -5,13 +5,20 @@
 
 #include "config.h"
 
+struct admin;
 struct event_base;
+struct ingest;
+struct metrics;
 struct store;
 
 struct service {
     struct config *cfg;
     struct event_base *base;
     struct store *store;
+    struct metrics *metrics;     /* every subsystem registers its series here */
+    struct ingest *ingest;       /* public listener: webhooks (on_events_stored hook) */
+    struct admin *admin;         /* admin listener: admin_route / admin_ready_check */
+    const char *ready_file;      /* --ready-file: bound addresses as JSON, once listening */
     int stopping;
 };
 

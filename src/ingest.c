@@ -1,0 +1,414 @@
+/* ingest: see ingest.h. The request handler does only cheap, synchronous checks and queues the
+ * delivery; the commit runs from a zero-timeout event, which libevent runs after the callbacks
+ * already active in this turn, so every request read in one turn shares one fsync. */
+#include "ingest.h"
+
+#include "config.h"
+#include "hmac.h"
+#include "log.h"
+#include "metrics.h"
+#include "store.h"
+
+#include <ctype.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+struct ingest_item {
+    struct ingest_item *next;
+    struct evhttp_request *req;
+    struct store_event ev;     /* strings point into the request, which outlives the item */
+    char *headers_json;
+};
+
+enum reject { R_PATH, R_METHOD, R_SIZE, R_HMAC, R_HEADERS, R_SHOP, R_STORE };
+static const char *reject_names[] = { "path", "method", "size", "hmac", "headers", "shop",
+                                      "store" };
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int ingest_verify(const char *secret, const char *previous, const void *body, size_t len,
+                  const char *hmac_header)
+{
+    if (!hmac_header || !*hmac_header) return 401;
+    if (hmac_shopify_verify(secret, body, len, hmac_header)) return 0;
+    if (previous && *previous && hmac_shopify_verify(previous, body, len, hmac_header)) return 0;
+    return 401;
+}
+
+static const char *header(const struct evkeyvalq *h, const char *name)
+{
+    /* evhttp_find_header compares names case-insensitively. */
+    const char *v = evhttp_find_header(h, name);
+    return v && *v ? v : NULL;
+}
+
+int ingest_check_headers(const struct evkeyvalq *h, const char *shop, struct ingest_delivery *d,
+                         const char **why)
+{
+    memset(d, 0, sizeof *d);
+    d->hmac = header(h, "X-Shopify-Hmac-Sha256");
+    d->topic = header(h, "X-Shopify-Topic");
+    d->shop = header(h, "X-Shopify-Shop-Domain");
+    d->webhook_id = header(h, "X-Shopify-Webhook-Id");
+    d->api_version = header(h, "X-Shopify-API-Version");
+    d->event_id = header(h, "X-Shopify-Event-Id");
+    d->triggered_at = header(h, "X-Shopify-Triggered-At");
+    if (!d->topic) { *why = "missing X-Shopify-Topic"; return 400; }
+    if (!d->shop) { *why = "missing X-Shopify-Shop-Domain"; return 400; }
+    if (!d->webhook_id) { *why = "missing X-Shopify-Webhook-Id"; return 400; }
+    if (!d->api_version) { *why = "missing X-Shopify-API-Version"; return 400; }
+    /* Domains are case-insensitive; an unset shopify.shop refuses everyone. */
+    if (!shop || !*shop || strcasecmp(d->shop, shop) != 0) { *why = "unknown shop"; return 403; }
+    *why = NULL;
+    return 0;
+}
+
+/* Credentials never reach the database, whatever the client sent. */
+static int header_excluded(const char *name)
+{
+    return strcasecmp(name, "X-Shopify-Hmac-Sha256") == 0 ||
+           strcasecmp(name, "Authorization") == 0 || strcasecmp(name, "Cookie") == 0 ||
+           strcasecmp(name, "Proxy-Authorization") == 0;
+}
+
+char *ingest_headers_json(const struct evkeyvalq *h)
+{
+    json_t *o = json_object();
+    char *out = NULL, name[128];
+    if (!o) return NULL;
+    for (const struct evkeyval *kv = h->tqh_first; kv; kv = kv->next.tqe_next) {
+        if (header_excluded(kv->key)) continue;
+        size_t i = 0;
+        for (; kv->key[i] && i < sizeof name - 1; i++)
+            name[i] = (char)tolower((unsigned char)kv->key[i]);
+        name[i] = '\0';
+        json_t *prev = json_object_get(o, name), *v;
+        if (prev) {
+            /* A repeated header is one list-valued header (RFC 9110 5.3). */
+            size_t n = strlen(json_string_value(prev)) + strlen(kv->value) + 3;
+            char *joined = malloc(n);
+            if (!joined) goto cleanup;
+            snprintf(joined, n, "%s, %s", json_string_value(prev), kv->value);
+            v = json_string(joined);
+            free(joined);
+        } else {
+            v = json_string(kv->value);
+        }
+        /* Header bytes need not be UTF-8, which JSON strings must be: keep the name, mark the
+         * value rather than drop the delivery (the raw body is what matters). */
+        if (!v) v = json_string("(not utf-8)");
+        if (!v || json_object_set_new(o, name, v)) goto cleanup;
+    }
+    out = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+cleanup:
+    json_decref(o);
+    return out;
+}
+
+int ingest_commit_batch(struct store *st, struct store_event **evs, int *results, size_t n,
+                        char *err, size_t errlen)
+{
+    size_t i;
+    for (i = 0; i < n; i++) results[i] = INGEST_FAILED;
+    if (store_begin(st)) goto fail;
+    for (i = 0; i < n; i++) {
+        int inserted = 0;
+        if (store_event_insert(st, evs[i], &inserted)) {
+            store_rollback(st);
+            goto fail;
+        }
+        results[i] = inserted ? INGEST_STORED : INGEST_DUPLICATE;
+    }
+    if (store_commit(st)) goto fail;
+    return 0;
+fail:
+    snprintf(err, errlen, "%s", store_errmsg(st));
+    for (i = 0; i < n; i++) results[i] = INGEST_FAILED;
+    return -1;
+}
+
+static void reject(struct ingest *in, struct evhttp_request *req, enum reject r, int code,
+                   const char *message)
+{
+    metrics_inc(in->m_rejected[r]);
+    if (r == R_METHOD)
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST");
+    httpd_reply_error(req, code, message);
+}
+
+static void item_free(struct ingest_item *it)
+{
+    free(it->headers_json);
+    free(it);
+}
+
+static void reply_item(struct ingest *in, struct ingest_item *it, int result)
+{
+    char body[96];
+    if (in->draining)
+        evhttp_add_header(evhttp_request_get_output_headers(it->req), "Connection", "close");
+    if (result == INGEST_STORED) {
+        snprintf(body, sizeof body, "{\"ok\":true,\"id\":%lld}\n", (long long)it->ev.id);
+        httpd_reply(it->req, 200, "application/json", body);
+    } else if (result == INGEST_DUPLICATE) {
+        httpd_reply(it->req, 200, "application/json", "{\"ok\":true,\"duplicate\":true}\n");
+    } else {
+        metrics_inc(in->m_rejected[R_STORE]);
+        httpd_reply_error(it->req, 503, "store unavailable, retry later");
+    }
+}
+
+/* Reports each run of consecutive new ids (a batch is one run unless another writer raced). */
+static void notify_stored(struct ingest *in, struct ingest_item **items, const int *results,
+                          size_t n)
+{
+    int64_t first = 0, next = 0;
+    size_t run = 0;
+    if (!in->on_events_stored) return;
+    for (size_t i = 0; i <= n; i++) {
+        int stored = i < n && results[i] == INGEST_STORED;
+        if (stored && run && items[i]->ev.id == next) {
+            run++;
+            next++;
+            continue;
+        }
+        if (run) in->on_events_stored(in->on_events_stored_ud, first, run);
+        run = 0;
+        if (stored) {
+            first = items[i]->ev.id;
+            next = first + 1;
+            run = 1;
+        }
+    }
+}
+
+void ingest_flush(struct ingest *in)
+{
+    size_t n = in->npending, stored = 0, dups = 0;
+    if (n == 0) return;
+    struct ingest_item *it, **items = malloc(n * sizeof *items);
+    struct store_event **evs = malloc(n * sizeof *evs);
+    int *results = calloc(n, sizeof *results);
+    char err[512] = "";
+    int rc = -1;
+    it = in->head;
+    in->head = NULL;
+    in->tail = &in->head;
+    in->npending = 0;
+    metrics_set(in->m_pending, 0);
+    if (!items || !evs || !results) {
+        /* Out of memory: nothing was stored, so every delivery gets 503 and Shopify retries. */
+        snprintf(err, sizeof err, "out of memory");
+        for (struct ingest_item *nx; it; it = nx) {
+            nx = it->next;
+            reply_item(in, it, INGEST_FAILED);
+            item_free(it);
+        }
+        goto cleanup;
+    }
+    for (size_t i = 0; i < n; i++, it = it->next) {
+        items[i] = it;
+        evs[i] = &it->ev;
+    }
+
+    double t0 = now_seconds();
+    rc = ingest_commit_batch(in->store, evs, results, n, err, sizeof err);
+    metrics_observe(in->m_commit_seconds, now_seconds() - t0);
+    metrics_observe(in->m_batch, (double)n);
+    for (size_t i = 0; i < n; i++) {
+        reply_item(in, items[i], results[i]);
+        stored += results[i] == INGEST_STORED;
+        dups += results[i] == INGEST_DUPLICATE;
+    }
+    in->events_stored += (int64_t)stored;
+    metrics_add(in->m_stored, (double)stored);
+    metrics_add(in->m_dedupe, (double)dups);
+    if (rc == 0 && stored) notify_stored(in, items, results, n);
+    for (size_t i = 0; i < n; i++) item_free(items[i]);
+cleanup:
+    if (rc) {
+        metrics_inc(in->m_commit_failed);
+        if (!in->last_commit_failed) log_error("ingest: commit failed", "error", err);
+        in->last_commit_failed = 1;
+        snprintf(in->last_error, sizeof in->last_error, "%s", err);
+    } else {
+        if (in->last_commit_failed) log_info("ingest: commits succeed again");
+        in->last_commit_failed = 0;
+        in->commits++;
+        in->last_commit_ms = store_now_ms();
+    }
+    free(items);
+    free(evs);
+    free(results);
+}
+
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    ingest_flush(arg);
+}
+
+struct verdict { enum reject r; int code; const char *message; };
+
+/* Every check that can refuse a request, cheapest first; the signature before anything that
+ * reads the delivery's own claims. Returns 0 when the request is a delivery to store. */
+static int validate(struct ingest *in, struct evhttp_request *req, struct ingest_delivery *d,
+                    const char **body, size_t *len, struct verdict *v)
+{
+    char path[256];
+    const struct evkeyvalq *hdrs = evhttp_request_get_input_headers(req);
+    struct evbuffer *buf = evhttp_request_get_input_buffer(req);
+    *v = (struct verdict){ R_PATH, 404, "not found" };
+    if (strcmp(httpd_path(req, path, sizeof path), INGEST_PATH) != 0) return -1;
+    *v = (struct verdict){ R_METHOD, 405, "method not allowed, use POST" };
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) return -1;
+    *len = evbuffer_get_length(buf);
+    *v = (struct verdict){ R_SIZE, 413, "body too large" };
+    if ((long)*len > in->cfg->server_max_body) return -1;
+    *body = *len ? (const char *)evbuffer_pullup(buf, -1) : "";
+    *v = (struct verdict){ R_HMAC, 401, "invalid or missing X-Shopify-Hmac-Sha256" };
+    if (ingest_verify(in->cfg->shopify_webhook_secret, in->cfg->shopify_previous_webhook_secret,
+                      *body, *len, evhttp_find_header(hdrs, "X-Shopify-Hmac-Sha256")))
+        return -1;
+    const char *why = NULL;
+    int code = ingest_check_headers(hdrs, in->cfg->shopify_shop, d, &why);
+    *v = (struct verdict){ code == 403 ? R_SHOP : R_HEADERS, code, why };
+    return code ? -1 : 0;
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    struct ingest *in = arg;
+    struct ingest_delivery d;
+    struct ingest_item *it = NULL;
+    const char *body = NULL;
+    size_t len = 0;
+    struct verdict v;
+
+    if (validate(in, req, &d, &body, &len, &v)) goto refuse;
+    v = (struct verdict){ R_STORE, 503, "out of memory, retry later" };
+    it = calloc(1, sizeof *it);
+    if (!it || !(it->headers_json = ingest_headers_json(evhttp_request_get_input_headers(req)))) {
+        free(it);
+        goto refuse;
+    }
+    it->req = req;
+    it->ev.source = "shopify";
+    it->ev.topic = d.topic;
+    it->ev.dedupe_key = d.webhook_id;
+    it->ev.event_id = d.event_id;
+    it->ev.triggered_at = d.triggered_at;
+    it->ev.shop = d.shop;
+    it->ev.api_version = d.api_version;
+    it->ev.headers = it->headers_json;
+    it->ev.body = body;
+    it->ev.body_len = len;
+    *in->tail = it;
+    in->tail = &it->next;
+    if (in->npending++ == 0) event_active(in->flush_ev, 0, 0);
+    metrics_set(in->m_pending, (double)in->npending);
+    return;
+refuse:
+    reject(in, req, v.r, v.code, v.message);
+}
+
+int ingest_ready(void *ud, char *why, size_t whylen)
+{
+    struct ingest *in = ud;
+    if (!in->last_commit_failed) return 0;
+    snprintf(why, whylen, "last commit failed: %s", in->last_error);
+    return -1;
+}
+
+void ingest_status(void *ud, json_t *status)
+{
+    struct ingest *in = ud;
+    json_t *listeners = json_object_get(status, "listeners");
+    if (listeners) json_object_set_new(listeners, "public", json_string(in->listener.addr));
+    json_object_set_new(status, "events_stored", json_integer(in->events_stored));
+    json_object_set_new(status, "commits", json_integer(in->commits));
+    json_object_set_new(status, "last_commit_ms",
+                        in->last_commit_ms ? json_integer(in->last_commit_ms) : json_null());
+    json_object_set_new(status, "last_commit_ok", json_boolean(!in->last_commit_failed));
+}
+
+static void register_metrics(struct ingest *in, struct metrics *m)
+{
+    in->m_stored = metrics_counter(m, "ezsync_events_stored_total", "source=\"shopify\"",
+                                   "events committed to the store");
+    in->m_dedupe = metrics_counter(m, "ezsync_webhook_dedupe_hits_total", NULL,
+                                   "webhook deliveries already stored (answered 200, not stored)");
+    in->m_commit_seconds = metrics_histogram(m, "ezsync_ingest_commit_seconds", NULL,
+                                             "time to commit one group of webhook deliveries",
+                                             metrics_latency_buckets, metrics_latency_nbuckets);
+    in->m_batch = metrics_histogram(m, "ezsync_ingest_batch_size", NULL,
+                                    "webhook deliveries per group commit",
+                                    metrics_size_buckets, metrics_size_nbuckets);
+    in->m_commit_failed = metrics_counter(m, "ezsync_ingest_commit_failures_total", NULL,
+                                          "group commits that failed (every delivery got 503)");
+    in->m_pending = metrics_gauge(m, "ezsync_ingest_pending", NULL,
+                                  "verified deliveries waiting for the next commit");
+    for (int r = 0; r < (int)(sizeof in->m_rejected / sizeof in->m_rejected[0]); r++) {
+        char labels[48];
+        snprintf(labels, sizeof labels, "reason=\"%s\"", reject_names[r]);
+        in->m_rejected[r] = metrics_counter(m, "ezsync_webhook_rejected_total", labels,
+                                            "webhook requests refused, by reason");
+    }
+}
+
+int ingest_start(struct ingest *in, struct event_base *base, struct store *st,
+                 const struct config *cfg, struct metrics *m, char *err, size_t errlen)
+{
+    memset(in, 0, sizeof *in);
+    in->base = base;
+    in->store = st;
+    in->cfg = cfg;
+    in->metrics = m;
+    in->tail = &in->head;
+    register_metrics(in, m);
+    in->flush_ev = event_new(base, -1, 0, on_flush, in);
+    if (!in->flush_ev) {
+        snprintf(err, errlen, "ingest: out of memory");
+        return -1;
+    }
+    if (!cfg->shopify_webhook_secret || !*cfg->shopify_webhook_secret)
+        log_warn("shopify.webhook_secret is not set: every webhook will be refused (401)");
+    if (!cfg->shopify_shop || !*cfg->shopify_shop)
+        log_warn("shopify.shop is not set: every webhook will be refused (403)");
+    if (httpd_listen(&in->listener, base, "public", cfg->server_listen, cfg->server_timeout_ms,
+                     cfg->server_max_body, on_request, in, m, err, errlen)) {
+        event_free(in->flush_ev);
+        in->flush_ev = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+void ingest_stop_accepting(struct ingest *in)
+{
+    in->draining = 1;
+    httpd_stop_accepting(&in->listener);
+}
+
+void ingest_close(struct ingest *in)
+{
+    /* Answer (or at least store) what is queued before the connections go away. */
+    ingest_flush(in);
+    httpd_close(&in->listener);
+    if (in->flush_ev) event_free(in->flush_ev);
+    in->flush_ev = NULL;
+}
