@@ -218,7 +218,15 @@ static void outnum(struct out *o, double v)
     if (isnan(v)) outf(o, "NaN");
     else if (isinf(v)) outf(o, v > 0 ? "+Inf" : "-Inf");
     else if (v == floor(v) && fabs(v) < 1e15) outf(o, "%.0f", v);
-    else outf(o, "%.17g", v);
+    else {
+        /* The shortest form that reads back as the same double: 0.1, not 0.10000000000000001. */
+        char tmp[32];
+        for (int prec = 6; prec <= 17; prec++) {
+            snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+            if (strtod(tmp, NULL) == v) break;
+        }
+        outf(o, "%s", tmp);
+    }
 }
 
 /* HELP text escapes backslash and newline only (the exposition format's rule). */
