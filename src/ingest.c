@@ -226,6 +226,10 @@ void ingest_flush(struct ingest *in)
 
     double t0 = now_seconds();
     rc = ingest_commit_batch(in->store, evs, results, n, err, sizeof err);
+    /* The commit blocked the loop (an fsync; seconds when SQLite waits on a lock). libevent
+     * would otherwise start the replies' write timeouts from the stale cached time, and a long
+     * wait would close the connections instead of delivering the 503. */
+    event_base_update_cache_time(in->base);
     metrics_observe(in->m_commit_seconds, now_seconds() - t0);
     metrics_observe(in->m_batch, (double)n);
     for (size_t i = 0; i < n; i++) {
