@@ -45,7 +45,7 @@ struct ingest {
     int64_t events_stored;             /* rows created since start */
     int64_t commits, last_commit_ms;   /* wall clock ms of the last successful commit */
     int last_commit_failed;
-    char last_error[256];
+    char last_error[512];
 
     struct metric *m_stored, *m_dedupe, *m_commit_seconds, *m_batch, *m_commit_failed;
     struct metric *m_pending;
