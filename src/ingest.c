@@ -1,6 +1,11 @@
 /* ingest: see ingest.h. The request handler does only cheap, synchronous checks and queues the
- * delivery; the commit runs from a zero-timeout event, which libevent runs after the callbacks
- * already active in this turn, so every request read in one turn shares one fsync. */
+ * delivery; a zero-timeout event, which libevent runs after the callbacks already active in this
+ * turn, hands everything queued to the writer thread as one batch (one transaction, one fsync).
+ * The commit runs off the loop so the loop keeps reading and verifying the next batch meanwhile:
+ * throughput is bounded by the slower of the two, not their sum. While a batch is in the writer,
+ * new deliveries accumulate, so batches grow with load on their own. The writer has its own store
+ * connection and touches nothing but the items it was handed; every reply, metric and hook stays
+ * on the loop thread. */
 #include "ingest.h"
 
 #include "config.h"
@@ -15,6 +20,9 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,9 +31,28 @@
 
 struct ingest_item {
     struct ingest_item *next;
-    struct evhttp_request *req;
-    struct store_event ev;     /* strings point into the request, which outlives the item */
+    struct evhttp_request *req;  /* loop thread only */
+    struct store_event ev;       /* strings point into data: the writer reads nothing else */
+    int result;                  /* INGEST_*, set by the writer */
     char *headers_json;
+    char data[];                 /* copies of the header values and the body */
+};
+
+/* The hand-over between the loop and the writer thread; todo/done/quit under mu. */
+struct ingest_writer {
+    pthread_t thread;
+    int started;
+    pthread_mutex_t mu;
+    pthread_cond_t todo_cv, done_cv;
+    struct ingest_item *todo, *done;
+    size_t ntodo, ndone;
+    int rc, quit;
+    double seconds;
+    char err[512];
+    struct store *store;         /* the writer's own connection */
+    int efd;                     /* eventfd: the writer tells the loop a batch is done */
+    struct event *done_ev;
+    int busy;                    /* loop side: a batch is with the writer */
 };
 
 enum reject { R_PATH, R_METHOD, R_SIZE, R_HMAC, R_HEADERS, R_SHOP, R_STORE };
@@ -149,6 +176,45 @@ static void reject(struct ingest *in, struct evhttp_request *req, enum reject r,
     httpd_reply_error(req, code, message);
 }
 
+static char *put(char **p, const char *s, size_t n)
+{
+    char *start = *p;
+    if (!s) return NULL;
+    memcpy(start, s, n);
+    start[n] = '\0';
+    *p += n + 1;
+    return start;
+}
+
+/* One allocation holding the delivery's header values and body, so the writer thread reads
+ * only memory it was handed, never the request's buffers. */
+static struct ingest_item *item_new(const struct ingest_delivery *d, const char *body, size_t len,
+                                    const struct evkeyvalq *hdrs)
+{
+    const char *src[] = { d->topic, d->webhook_id, d->event_id, d->triggered_at, d->shop,
+                          d->api_version };
+    size_t sz[6], total = len + 1;
+    for (int i = 0; i < 6; i++) total += (sz[i] = src[i] ? strlen(src[i]) : 0) + 1;
+    struct ingest_item *it = calloc(1, sizeof *it + total);
+    if (!it) return NULL;
+    if (!(it->headers_json = ingest_headers_json(hdrs))) {
+        free(it);
+        return NULL;
+    }
+    char *p = it->data;
+    it->ev.source = "shopify";
+    it->ev.topic = put(&p, src[0], sz[0]);
+    it->ev.dedupe_key = put(&p, src[1], sz[1]);
+    it->ev.event_id = put(&p, src[2], sz[2]);
+    it->ev.triggered_at = put(&p, src[3], sz[3]);
+    it->ev.shop = put(&p, src[4], sz[4]);
+    it->ev.api_version = put(&p, src[5], sz[5]);
+    it->ev.body = put(&p, body, len);
+    it->ev.body_len = len;
+    it->ev.headers = it->headers_json;
+    return it;
+}
+
 static void item_free(struct ingest_item *it)
 {
     free(it->headers_json);
@@ -195,54 +261,91 @@ static void notify_stored(struct ingest *in, struct ingest_item **items, const i
     }
 }
 
-void ingest_flush(struct ingest *in)
+static void *writer_main(void *arg)
 {
-    size_t n = in->npending, stored = 0, dups = 0;
-    if (n == 0) return;
-    struct ingest_item *it, **items = malloc(n * sizeof *items);
-    struct store_event **evs = malloc(n * sizeof *evs);
-    int *results = calloc(n, sizeof *results);
-    char err[512] = "";
-    int rc = -1;
-    it = in->head;
+    struct ingest_writer *w = arg;
+    for (;;) {
+        pthread_mutex_lock(&w->mu);
+        while (!w->todo && !w->quit) pthread_cond_wait(&w->todo_cv, &w->mu);
+        struct ingest_item *items = w->todo;
+        size_t n = w->ntodo;
+        w->todo = NULL;
+        w->ntodo = 0;
+        pthread_mutex_unlock(&w->mu);
+        if (!items) break;   /* quit, nothing left */
+
+        struct store_event **evs = malloc(n * sizeof *evs);
+        int *results = calloc(n, sizeof *results);
+        char err[512] = "out of memory";
+        int rc = -1;
+        double t0 = now_seconds();
+        struct ingest_item *it = items;
+        if (evs && results) {
+            for (size_t i = 0; i < n; i++, it = it->next) evs[i] = &it->ev;
+            rc = ingest_commit_batch(w->store, evs, results, n, err, sizeof err);
+        }
+        double seconds = now_seconds() - t0;
+        it = items;
+        for (size_t i = 0; i < n; i++, it = it->next) it->result = results ? results[i] : 0;
+        free(evs);
+        free(results);
+
+        pthread_mutex_lock(&w->mu);
+        w->done = items;
+        w->ndone = n;
+        w->rc = rc;
+        w->seconds = seconds;
+        snprintf(w->err, sizeof w->err, "%s", rc ? err : "");
+        pthread_cond_signal(&w->done_cv);
+        pthread_mutex_unlock(&w->mu);
+        uint64_t one = 1;
+        if (write(w->efd, &one, sizeof one) < 0) { /* the loop also polls on flush */ }
+    }
+    return NULL;
+}
+
+/* Loop side: hand what is pending to the writer, unless it is still busy with a batch (then
+ * the next hand-over happens when that one comes back, with everything queued meanwhile). */
+static void dispatch(struct ingest *in)
+{
+    struct ingest_writer *w = in->writer;
+    if (w->busy || in->npending == 0) return;
+    w->busy = 1;
+    pthread_mutex_lock(&w->mu);
+    w->todo = in->head;
+    w->ntodo = in->npending;
+    pthread_cond_signal(&w->todo_cv);
+    pthread_mutex_unlock(&w->mu);
     in->head = NULL;
     in->tail = &in->head;
     in->npending = 0;
     metrics_set(in->m_pending, 0);
-    if (!items || !evs || !results) {
-        /* Out of memory: nothing was stored, so every delivery gets 503 and Shopify retries. */
-        snprintf(err, sizeof err, "out of memory");
-        for (struct ingest_item *nx; it; it = nx) {
-            nx = it->next;
-            reply_item(in, it, INGEST_FAILED);
-            item_free(it);
-        }
-        goto cleanup;
-    }
-    for (size_t i = 0; i < n; i++, it = it->next) {
-        items[i] = it;
-        evs[i] = &it->ev;
-    }
+}
 
-    double t0 = now_seconds();
-    rc = ingest_commit_batch(in->store, evs, results, n, err, sizeof err);
-    /* The commit blocked the loop (an fsync; seconds when SQLite waits on a lock). libevent
-     * would otherwise start the replies' write timeouts from the stale cached time, and a long
-     * wait would close the connections instead of delivering the 503. */
+/* Loop side: answer a finished batch, then start the next one. */
+static void complete(struct ingest *in, struct ingest_item *items, size_t n, int rc,
+                     double seconds, const char *err)
+{
+    size_t stored = 0, dups = 0, i = 0;
+    struct ingest_item **arr = malloc(n * sizeof *arr);
+    int *results = malloc(n * sizeof *results);
+    /* The commit ran on another thread; the loop's cached time is still current enough, but
+     * refresh it anyway so the replies' write timeouts start from now. */
     event_base_update_cache_time(in->base);
-    metrics_observe(in->m_commit_seconds, now_seconds() - t0);
+    metrics_observe(in->m_commit_seconds, seconds);
     metrics_observe(in->m_batch, (double)n);
-    for (size_t i = 0; i < n; i++) {
-        reply_item(in, items[i], results[i]);
-        stored += results[i] == INGEST_STORED;
-        dups += results[i] == INGEST_DUPLICATE;
+    for (struct ingest_item *it = items; it; it = it->next, i++) {
+        reply_item(in, it, it->result);
+        stored += it->result == INGEST_STORED;
+        dups += it->result == INGEST_DUPLICATE;
+        if (arr && results) {
+            arr[i] = it;
+            results[i] = it->result;
+        }
     }
     in->events_stored += (int64_t)stored;
     metrics_add(in->m_stored, (double)stored);
     metrics_add(in->m_dedupe, (double)dups);
-    if (rc == 0 && stored) notify_stored(in, items, results, n);
-    for (size_t i = 0; i < n; i++) item_free(items[i]);
-cleanup:
     if (rc) {
         metrics_inc(in->m_commit_failed);
         if (!in->last_commit_failed) log_error("ingest: commit failed", "error", err);
@@ -253,17 +356,63 @@ cleanup:
         in->last_commit_failed = 0;
         in->commits++;
         in->last_commit_ms = store_now_ms();
+        if (stored && arr && results) notify_stored(in, arr, results, n);
     }
-    free(items);
-    free(evs);
+    for (struct ingest_item *it = items, *nx; it; it = nx) {
+        nx = it->next;
+        item_free(it);
+    }
+    free(arr);
     free(results);
+}
+
+/* Takes the writer's finished batch, if there is one (wait: block until there is). */
+static int collect(struct ingest *in, int wait)
+{
+    struct ingest_writer *w = in->writer;
+    char err[512];
+    if (!w->busy) return 0;
+    pthread_mutex_lock(&w->mu);
+    while (wait && !w->done) pthread_cond_wait(&w->done_cv, &w->mu);
+    struct ingest_item *items = w->done;
+    size_t n = w->ndone;
+    int rc = w->rc;
+    double seconds = w->seconds;
+    snprintf(err, sizeof err, "%s", w->err);
+    w->done = NULL;
+    w->ndone = 0;
+    pthread_mutex_unlock(&w->mu);
+    if (!items) return 0;
+    w->busy = 0;
+    complete(in, items, n, rc, seconds, err);
+    return 1;
+}
+
+static void on_done(evutil_socket_t fd, short what, void *arg)
+{
+    struct ingest *in = arg;
+    uint64_t count;
+    (void)what;
+    if (read(fd, &count, sizeof count) < 0) { /* spurious wake-up: collect finds nothing */ }
+    if (collect(in, 0)) dispatch(in);
+}
+
+void ingest_flush(struct ingest *in)
+{
+    if (!in->writer) return;
+    /* Until nothing is queued and nothing is with the writer: answer, hand over, repeat. */
+    for (;;) {
+        if (in->writer->busy) collect(in, 1);
+        else if (in->npending) dispatch(in);
+        else break;
+    }
 }
 
 static void on_flush(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    ingest_flush(arg);
+    dispatch(arg);
 }
 
 struct verdict { enum reject r; int code; const char *message; };
@@ -305,22 +454,9 @@ static void on_request(struct evhttp_request *req, void *arg)
 
     if (validate(in, req, &d, &body, &len, &v)) goto refuse;
     v = (struct verdict){ R_STORE, 503, "out of memory, retry later" };
-    it = calloc(1, sizeof *it);
-    if (!it || !(it->headers_json = ingest_headers_json(evhttp_request_get_input_headers(req)))) {
-        free(it);
-        goto refuse;
-    }
+    it = item_new(&d, body, len, evhttp_request_get_input_headers(req));
+    if (!it) goto refuse;
     it->req = req;
-    it->ev.source = "shopify";
-    it->ev.topic = d.topic;
-    it->ev.dedupe_key = d.webhook_id;
-    it->ev.event_id = d.event_id;
-    it->ev.triggered_at = d.triggered_at;
-    it->ev.shop = d.shop;
-    it->ev.api_version = d.api_version;
-    it->ev.headers = it->headers_json;
-    it->ev.body = body;
-    it->ev.body_len = len;
     *in->tail = it;
     in->tail = &it->next;
     if (in->npending++ == 0) event_active(in->flush_ev, 0, 0);
@@ -374,12 +510,60 @@ static void register_metrics(struct ingest *in, struct metrics *m)
     }
 }
 
-int ingest_start(struct ingest *in, struct event_base *base, struct store *st,
-                 const struct config *cfg, struct metrics *m, char *err, size_t errlen)
+static void writer_free(struct ingest_writer *w)
+{
+    if (!w) return;
+    if (w->started) {
+        pthread_mutex_lock(&w->mu);
+        w->quit = 1;
+        pthread_cond_signal(&w->todo_cv);
+        pthread_mutex_unlock(&w->mu);
+        pthread_join(w->thread, NULL);
+    }
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->todo_cv);
+    pthread_cond_destroy(&w->done_cv);
+    if (w->done_ev) event_free(w->done_ev);
+    if (w->efd >= 0) close(w->efd);
+    store_close(w->store);
+    free(w);
+}
+
+static struct ingest_writer *writer_new(struct event_base *base, struct ingest *in,
+                                        const char *path, char *err, size_t errlen)
+{
+    struct ingest_writer *w = calloc(1, sizeof *w);
+    if (!w) {
+        snprintf(err, errlen, "ingest: out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->todo_cv, NULL);
+    pthread_cond_init(&w->done_cv, NULL);
+    w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (w->efd < 0 || !(w->done_ev = event_new(base, w->efd, EV_READ | EV_PERSIST, on_done, in)) ||
+        event_add(w->done_ev, NULL)) {
+        snprintf(err, errlen, "ingest: cannot create the writer's wake-up event");
+        goto fail;
+    }
+    /* A connection of its own: SQLite handles are not shared across threads here. */
+    if (store_open(&w->store, path, 0, err, errlen)) goto fail;
+    if (pthread_create(&w->thread, NULL, writer_main, w)) {
+        snprintf(err, errlen, "ingest: cannot start the writer thread");
+        goto fail;
+    }
+    w->started = 1;
+    return w;
+fail:
+    writer_free(w);
+    return NULL;
+}
+
+int ingest_start(struct ingest *in, struct event_base *base, const struct config *cfg,
+                 struct metrics *m, char *err, size_t errlen)
 {
     memset(in, 0, sizeof *in);
     in->base = base;
-    in->store = st;
     in->cfg = cfg;
     in->metrics = m;
     in->tail = &in->head;
@@ -389,17 +573,21 @@ int ingest_start(struct ingest *in, struct event_base *base, struct store *st,
         snprintf(err, errlen, "ingest: out of memory");
         return -1;
     }
+    if (!(in->writer = writer_new(base, in, cfg->store_path, err, errlen))) goto fail;
     if (!cfg->shopify_webhook_secret || !*cfg->shopify_webhook_secret)
         log_warn("shopify.webhook_secret is not set: every webhook will be refused (401)");
     if (!cfg->shopify_shop || !*cfg->shopify_shop)
         log_warn("shopify.shop is not set: every webhook will be refused (403)");
     if (httpd_listen(&in->listener, base, "public", cfg->server_listen, cfg->server_timeout_ms,
-                     cfg->server_max_body, on_request, in, m, err, errlen)) {
-        event_free(in->flush_ev);
-        in->flush_ev = NULL;
-        return -1;
-    }
+                     cfg->server_max_body, on_request, in, m, err, errlen))
+        goto fail;
     return 0;
+fail:
+    writer_free(in->writer);
+    in->writer = NULL;
+    event_free(in->flush_ev);
+    in->flush_ev = NULL;
+    return -1;
 }
 
 void ingest_stop_accepting(struct ingest *in)
@@ -410,9 +598,11 @@ void ingest_stop_accepting(struct ingest *in)
 
 void ingest_close(struct ingest *in)
 {
-    /* Answer (or at least store) what is queued before the connections go away. */
+    /* Answer what is queued or in the writer before the connections go away. */
     ingest_flush(in);
     httpd_close(&in->listener);
+    writer_free(in->writer);
+    in->writer = NULL;
     if (in->flush_ev) event_free(in->flush_ev);
     in->flush_ev = NULL;
 }

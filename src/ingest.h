@@ -1,9 +1,9 @@
 /* ingest: the Shopify webhook receiver on the public listener. Owns the path from request to
  * durable row: HMAC check over the raw body (before anything is parsed), header validation,
- * dedupe on X-Shopify-Webhook-Id, and group commit (every delivery verified in one loop turn is
- * committed by one transaction, then each gets its reply). Uses httpd, hmac, store, metrics.
- * Nothing may hold a store transaction across loop turns: a batch would nest into it and be
- * acknowledged before it is durable. */
+ * dedupe on X-Shopify-Webhook-Id, and group commit (the deliveries verified in one loop turn, or
+ * while the previous batch was committing, are committed by one transaction on a writer thread
+ * with its own store connection; then each gets its reply on the loop). Uses httpd, hmac, store,
+ * metrics. */
 #ifndef EZ_INGEST_H
 #define EZ_INGEST_H
 
@@ -20,6 +20,7 @@ struct evkeyvalq;
 struct store;
 struct store_event;
 struct ingest_item;
+struct ingest_writer;
 
 #define INGEST_PATH "/webhooks/shopify"
 
@@ -29,13 +30,13 @@ typedef void (*ingest_stored_fn)(void *ud, int64_t first_id, size_t n);
 
 struct ingest {
     struct event_base *base;
-    struct store *store;
     const struct config *cfg;
     struct metrics *metrics;
     struct httpd_listener listener;
     struct event *flush_ev;            /* zero-timeout: runs once the current turn's reads end */
     struct ingest_item *head, **tail;  /* verified deliveries waiting for the next commit */
     size_t npending;
+    struct ingest_writer *writer;      /* the commit thread and its store connection */
     int draining;                      /* SIGTERM: replies carry Connection: close */
 
     ingest_stored_fn on_events_stored; /* optional hook, set by the engine */
@@ -52,14 +53,15 @@ struct ingest {
     struct metric *m_rejected[7];
 };
 
-/* Binds server.listen and starts serving. Returns 0, or -1 with the reason in err. */
-int ingest_start(struct ingest *in, struct event_base *base, struct store *st,
-                 const struct config *cfg, struct metrics *m, char *err, size_t errlen);
+/* Opens its own connection to store.path, starts the writer thread, binds server.listen and
+ * starts serving. Returns 0, or -1 with the reason in err. */
+int ingest_start(struct ingest *in, struct event_base *base, const struct config *cfg,
+                 struct metrics *m, char *err, size_t errlen);
 /* SIGTERM: stop accepting connections; requests already on open connections still finish. */
 void ingest_stop_accepting(struct ingest *in);
-/* Commits and answers everything pending now (also what the deferred event does). */
+/* Commits and answers everything queued or in flight, waiting for the writer (shutdown). */
 void ingest_flush(struct ingest *in);
-/* Flushes, then frees the listener and the event. */
+/* Flushes, then stops the writer and frees the listener. */
 void ingest_close(struct ingest *in);
 
 /* Readiness check (admin_ready_fn shape): fails while the last commit failed. */

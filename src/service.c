@@ -79,8 +79,7 @@ static int start_listeners(struct service *svc)
     /* The engine replaces the function with its own (metrics_gauge_fn, same name). */
     metrics_gauge_fn(svc->metrics, "ezsync_queue_depth", NULL, "jobs waiting to run",
                      queue_depth_placeholder, NULL);
-    if (ingest_start(svc->ingest, svc->base, svc->store, svc->cfg, svc->metrics, err,
-                     sizeof err)) {
+    if (ingest_start(svc->ingest, svc->base, svc->cfg, svc->metrics, err, sizeof err)) {
         free(svc->ingest);
         svc->ingest = NULL;
         log_error("cannot start the public listener", "error", err);

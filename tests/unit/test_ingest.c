@@ -1,7 +1,8 @@
 /* Unit tests for src/ingest.c: header validation, the stored header JSON, signature check with
  * a rotating secret, the batch commit (dedupe inside and across batches, failure answers
  * nothing as stored), and group commit over real sockets: deliveries read in one loop turn
- * share one transaction, and the on_events_stored hook sees their consecutive ids. */
+ * share one transaction (on the writer thread), and the on_events_stored hook sees their
+ * consecutive ids. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -257,11 +258,18 @@ static void test_group_commit(void **state)
     log_setup(LOG_WARN, LOG_LOGFMT, NULL);
 
     struct store *st = open_store("group.db");
+    free(cfg.store_path);
+    {
+        char path[512];
+        const char *dir = getenv("EZSYNC_TEST_TMP");
+        snprintf(path, sizeof path, "%s/group.db", dir ? dir : "/tmp");
+        cfg.store_path = strdup(path);
+    }
     struct event_base *base = event_base_new();
     struct metrics *m = metrics_new();
     struct ingest in;
     struct client c = { .base = base };
-    assert_int_equal(ingest_start(&in, base, st, &cfg, m, err, sizeof err), 0);
+    assert_int_equal(ingest_start(&in, base, &cfg, m, err, sizeof err), 0);
     in.on_events_stored = on_stored;
     in.on_events_stored_ud = &c;
 
