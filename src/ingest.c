@@ -19,7 +19,6 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include <jansson.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -75,24 +74,36 @@ int ingest_verify(const char *secret, const char *previous, const void *body, si
     return 401;
 }
 
-static const char *header(const struct evkeyvalq *h, const char *name)
+/* One pass over the headers (names case-insensitive) instead of a lookup per header: this runs
+ * for every delivery. */
+static void scan_headers(const struct evkeyvalq *h, struct ingest_delivery *d)
 {
-    /* evhttp_find_header compares names case-insensitively. */
-    const char *v = evhttp_find_header(h, name);
-    return v && *v ? v : NULL;
+    static const struct { const char *suffix; size_t off; } want[] = {
+        { "hmac-sha256", offsetof(struct ingest_delivery, hmac) },
+        { "topic", offsetof(struct ingest_delivery, topic) },
+        { "shop-domain", offsetof(struct ingest_delivery, shop) },
+        { "webhook-id", offsetof(struct ingest_delivery, webhook_id) },
+        { "api-version", offsetof(struct ingest_delivery, api_version) },
+        { "event-id", offsetof(struct ingest_delivery, event_id) },
+        { "triggered-at", offsetof(struct ingest_delivery, triggered_at) },
+    };
+    memset(d, 0, sizeof *d);
+    for (const struct evkeyval *kv = h->tqh_first; kv; kv = kv->next.tqe_next) {
+        if (strncasecmp(kv->key, "x-shopify-", 10) != 0 || !*kv->value) continue;
+        for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+            const char **slot = (const char **)((char *)d + want[i].off);
+            if (!*slot && strcasecmp(kv->key + 10, want[i].suffix) == 0) {
+                *slot = kv->value;
+                break;
+            }
+        }
+    }
 }
 
 int ingest_check_headers(const struct evkeyvalq *h, const char *shop, struct ingest_delivery *d,
                          const char **why)
 {
-    memset(d, 0, sizeof *d);
-    d->hmac = header(h, "X-Shopify-Hmac-Sha256");
-    d->topic = header(h, "X-Shopify-Topic");
-    d->shop = header(h, "X-Shopify-Shop-Domain");
-    d->webhook_id = header(h, "X-Shopify-Webhook-Id");
-    d->api_version = header(h, "X-Shopify-API-Version");
-    d->event_id = header(h, "X-Shopify-Event-Id");
-    d->triggered_at = header(h, "X-Shopify-Triggered-At");
+    scan_headers(h, d);
     if (!d->topic) { *why = "missing X-Shopify-Topic"; return 400; }
     if (!d->shop) { *why = "missing X-Shopify-Shop-Domain"; return 400; }
     if (!d->webhook_id) { *why = "missing X-Shopify-Webhook-Id"; return 400; }
@@ -111,38 +122,82 @@ static int header_excluded(const char *name)
            strcasecmp(name, "Proxy-Authorization") == 0;
 }
 
+static int utf8_valid(const unsigned char *s)
+{
+    while (*s) {
+        int n = *s < 0x80 ? 0 : (*s & 0xe0) == 0xc0 ? 1 : (*s & 0xf0) == 0xe0 ? 2
+              : (*s & 0xf8) == 0xf0 ? 3 : -1;
+        if (n < 0 || (n == 1 && *s < 0xc2)) return 0;
+        s++;
+        for (int i = 0; i < n; i++, s++)
+            if ((*s & 0xc0) != 0x80) return 0;
+    }
+    return 1;
+}
+
+struct jbuf { char *p; size_t len, cap; int oom; };
+
+static void jput(struct jbuf *b, const char *s, size_t n)
+{
+    if (b->oom) return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 1024;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) { b->oom = 1; return; }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+/* A JSON string body (no quotes); lower-cases when asked (header names). Header bytes need not
+ * be UTF-8, which JSON strings must be: such a value is replaced by a marker rather than
+ * dropping the delivery (the raw body is what matters). */
+static void jstr(struct jbuf *b, const char *s, int lower)
+{
+    if (!utf8_valid((const unsigned char *)s)) s = "(not utf-8)";
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        char esc[8];
+        if (c == '"' || c == '\\') { esc[0] = '\\'; esc[1] = (char)c; jput(b, esc, 2); }
+        else if (c < 0x20) { snprintf(esc, sizeof esc, "\\u%04x", c); jput(b, esc, 6); }
+        else { char o = lower && c >= 'A' && c <= 'Z' ? (char)(c + 32) : (char)c; jput(b, &o, 1); }
+    }
+}
+
 char *ingest_headers_json(const struct evkeyvalq *h)
 {
-    json_t *o = json_object();
-    char *out = NULL, name[128];
-    if (!o) return NULL;
+    struct jbuf b = { 0 };
+    int first = 1;
+    jput(&b, "{", 1);
     for (const struct evkeyval *kv = h->tqh_first; kv; kv = kv->next.tqe_next) {
         if (header_excluded(kv->key)) continue;
-        size_t i = 0;
-        for (; kv->key[i] && i < sizeof name - 1; i++)
-            name[i] = (char)tolower((unsigned char)kv->key[i]);
-        name[i] = '\0';
-        json_t *prev = json_object_get(o, name), *v;
-        if (prev) {
-            /* A repeated header is one list-valued header (RFC 9110 5.3). */
-            size_t n = strlen(json_string_value(prev)) + strlen(kv->value) + 3;
-            char *joined = malloc(n);
-            if (!joined) goto cleanup;
-            snprintf(joined, n, "%s, %s", json_string_value(prev), kv->value);
-            v = json_string(joined);
-            free(joined);
-        } else {
-            v = json_string(kv->value);
-        }
-        /* Header bytes need not be UTF-8, which JSON strings must be: keep the name, mark the
-         * value rather than drop the delivery (the raw body is what matters). */
-        if (!v) v = json_string("(not utf-8)");
-        if (!v || json_object_set_new(o, name, v)) goto cleanup;
+        /* A repeated header is one list-valued header (RFC 9110 5.3): emitted once, at its
+         * first occurrence, with every value joined by ", ". */
+        const struct evkeyval *p = h->tqh_first;
+        while (p != kv && strcasecmp(p->key, kv->key) != 0) p = p->next.tqe_next;
+        if (p != kv) continue;
+        jput(&b, first ? "\"" : ",\"", first ? 1 : 2);
+        first = 0;
+        jstr(&b, kv->key, 1);
+        jput(&b, "\":\"", 3);
+        jstr(&b, kv->value, 0);
+        for (p = kv->next.tqe_next; p; p = p->next.tqe_next)
+            if (strcasecmp(p->key, kv->key) == 0) {
+                jput(&b, ", ", 2);
+                jstr(&b, p->value, 0);
+            }
+        jput(&b, "\"", 1);
     }
-    out = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-cleanup:
-    json_decref(o);
-    return out;
+    jput(&b, "}", 1);
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
 }
 
 int ingest_commit_batch(struct store *st, struct store_event **evs, int *results, size_t n,
@@ -417,8 +472,9 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
 
 struct verdict { enum reject r; int code; const char *message; };
 
-/* Every check that can refuse a request, cheapest first; the signature before anything that
- * reads the delivery's own claims. Returns 0 when the request is a delivery to store. */
+/* Every check that can refuse a request, cheapest first. The headers are collected in one pass,
+ * but the signature is judged before any of the delivery's own claims, and the body is never
+ * parsed. Returns 0 when the request is a delivery to store. */
 static int validate(struct ingest *in, struct evhttp_request *req, struct ingest_delivery *d,
                     const char **body, size_t *len, struct verdict *v)
 {
@@ -433,12 +489,13 @@ static int validate(struct ingest *in, struct evhttp_request *req, struct ingest
     *v = (struct verdict){ R_SIZE, 413, "body too large" };
     if ((long)*len > in->cfg->server_max_body) return -1;
     *body = *len ? (const char *)evbuffer_pullup(buf, -1) : "";
-    *v = (struct verdict){ R_HMAC, 401, "invalid or missing X-Shopify-Hmac-Sha256" };
-    if (ingest_verify(in->cfg->shopify_webhook_secret, in->cfg->shopify_previous_webhook_secret,
-                      *body, *len, evhttp_find_header(hdrs, "X-Shopify-Hmac-Sha256")))
-        return -1;
     const char *why = NULL;
     int code = ingest_check_headers(hdrs, in->cfg->shopify_shop, d, &why);
+    /* The signature is judged first: an unsigned request learns nothing about its headers. */
+    *v = (struct verdict){ R_HMAC, 401, "invalid or missing X-Shopify-Hmac-Sha256" };
+    if (ingest_verify(in->cfg->shopify_webhook_secret, in->cfg->shopify_previous_webhook_secret,
+                      *body, *len, d->hmac))
+        return -1;
     *v = (struct verdict){ code == 403 ? R_SHOP : R_HEADERS, code, why };
     return code ? -1 : 0;
 }

@@ -131,7 +131,12 @@ int service_run(struct service *svc)
         fprintf(stderr, "ezsync: %s\n", err);
         return EXIT_RUNTIME;
     }
-    svc->base = event_base_new();
+    /* The changelist folds the epoll_ctl calls a connection makes in one turn (disable read,
+     * enable write, ...) into one; it is measurably cheaper per webhook. */
+    struct event_config *ecfg = event_config_new();
+    if (ecfg) event_config_set_flag(ecfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    svc->base = ecfg ? event_base_new_with_config(ecfg) : NULL;
+    if (ecfg) event_config_free(ecfg);
     if (!svc->base) {
         log_error("cannot create event loop");
         goto done;

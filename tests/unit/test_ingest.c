@@ -120,6 +120,23 @@ static void test_headers_json(void **state)
     assert_null(strstr(json, "authorization"));
     assert_non_null(strstr(json, "\"x-custom\":\"a, b \\\"quoted\\\"\""));
     assert_non_null(strstr(json, "\"x-shopify-topic\":\"orders/create\""));
+    assert_int_equal(json[0], '{');
+    free(json);
+    headers_free(h);
+
+    /* control characters are escaped; bytes that are not UTF-8 are replaced, not stored */
+    h = headers_new();
+    evhttp_add_header(h, "X-Tab", "a\tb\\c");
+    evhttp_add_header(h, "X-Latin1", "caf\xe9");
+    evhttp_add_header(h, "X-Utf8", "caf\xc3\xa9");
+    json = ingest_headers_json(h);
+    assert_string_equal(json, "{\"x-tab\":\"a\\u0009b\\\\c\",\"x-latin1\":\"(not utf-8)\","
+                              "\"x-utf8\":\"caf\xc3\xa9\"}");
+    free(json);
+    headers_free(h);
+    h = headers_new();
+    json = ingest_headers_json(h);
+    assert_string_equal(json, "{}");
     free(json);
     headers_free(h);
 }
