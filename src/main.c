@@ -59,8 +59,10 @@ static int cmd_check(int argc, char **argv)
 
 static const struct cli_command commands[] = {
     { "serve", service_cmd_serve, "run the service (webhook receiver, engine, admin)",
-      "usage: ezsync serve [-c FILE]\n"
+      "usage: ezsync serve [-c FILE] [--ready-file FILE]\n"
       "  -c, --config FILE   configuration (default $EZSYNC_CONFIG or ./ezsync.conf.lua)\n"
+      "  --ready-file FILE   once listening, write the bound addresses there as JSON\n"
+      "                      ({\"pid\":N,\"public\":\"host:port\",\"admin\":\"host:port\"|null})\n"
       "Runs until SIGTERM/SIGINT (graceful: in-flight requests finish). SIGHUP reloads rules.\n" },
     { "check", cmd_check, "validate configuration and rules, then exit",
       "usage: ezsync check [-c FILE] [--rules DIR] [--print]\n"

@@ -5,15 +5,22 @@
 
 #include "config.h"
 
+struct admin;
 struct event_base;
-struct store;
+struct ingest;
+struct metrics;
 struct rules;
+struct store;
 
 struct service {
     struct config *cfg;
     struct event_base *base;
     struct store *store;
-    struct rules *rules;
+    struct rules *rules;         /* the serving rules version; reloads swap inside */
+    struct metrics *metrics;     /* every subsystem registers its series here */
+    struct ingest *ingest;       /* public listener: webhooks (on_events_stored hook) */
+    struct admin *admin;         /* admin listener: admin_route / admin_ready_check */
+    const char *ready_file;      /* --ready-file: bound addresses as JSON, once listening */
     int stopping;
 };
 

@@ -1,0 +1,665 @@
+/* ingest: see ingest.h. The request handler does only cheap, synchronous checks and queues the
+ * delivery; a zero-timeout event, which libevent runs after the callbacks already active in this
+ * turn, hands everything queued to the writer thread as one batch (one transaction, one fsync).
+ * The commit runs off the loop so the loop keeps reading and verifying the next batch meanwhile:
+ * throughput is bounded by the slower of the two, not their sum. While a batch is in the writer,
+ * new deliveries accumulate, so batches grow with load on their own. The writer has its own store
+ * connection and touches nothing but the items it was handed; every reply, metric and hook stays
+ * on the loop thread. */
+#include "ingest.h"
+
+#include "config.h"
+#include "hmac.h"
+#include "log.h"
+#include "metrics.h"
+#include "store.h"
+
+#include <ctype.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+struct ingest_item {
+    struct ingest_item *next;
+    struct evhttp_request *req;  /* loop thread only */
+    struct store_event ev;       /* strings point into data: the writer reads nothing else */
+    int result;                  /* INGEST_*, set by the writer */
+    char *headers_json;
+    char data[];                 /* copies of the header values and the body */
+};
+
+/* The hand-over between the loop and the writer thread; todo/done/quit under mu. */
+struct ingest_writer {
+    pthread_t thread;
+    int started;
+    pthread_mutex_t mu;
+    pthread_cond_t todo_cv, done_cv;
+    struct ingest_item *todo, *done;
+    size_t ntodo, ndone;
+    int rc, quit;
+    double seconds;
+    char err[512];
+    struct store *store;         /* the writer's own connection */
+    int efd;                     /* eventfd: the writer tells the loop a batch is done */
+    struct event *done_ev;
+    int busy;                    /* loop side: a batch is with the writer */
+};
+
+enum reject { R_PATH, R_METHOD, R_SIZE, R_HMAC, R_HEADERS, R_SHOP, R_STORE };
+static const char *reject_names[] = { "path", "method", "size", "hmac", "headers", "shop",
+                                      "store" };
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int ingest_verify(const char *secret, const char *previous, const void *body, size_t len,
+                  const char *hmac_header)
+{
+    if (!hmac_header || !*hmac_header) return 401;
+    if (hmac_shopify_verify(secret, body, len, hmac_header)) return 0;
+    if (previous && *previous && hmac_shopify_verify(previous, body, len, hmac_header)) return 0;
+    return 401;
+}
+
+/* One pass over the headers (names case-insensitive) instead of a lookup per header: this runs
+ * for every delivery. */
+static void scan_headers(const struct evkeyvalq *h, struct ingest_delivery *d)
+{
+    static const struct { const char *suffix; size_t off; } want[] = {
+        { "hmac-sha256", offsetof(struct ingest_delivery, hmac) },
+        { "topic", offsetof(struct ingest_delivery, topic) },
+        { "shop-domain", offsetof(struct ingest_delivery, shop) },
+        { "webhook-id", offsetof(struct ingest_delivery, webhook_id) },
+        { "api-version", offsetof(struct ingest_delivery, api_version) },
+        { "event-id", offsetof(struct ingest_delivery, event_id) },
+        { "triggered-at", offsetof(struct ingest_delivery, triggered_at) },
+    };
+    memset(d, 0, sizeof *d);
+    for (const struct evkeyval *kv = h->tqh_first; kv; kv = kv->next.tqe_next) {
+        if (strncasecmp(kv->key, "x-shopify-", 10) != 0 || !*kv->value) continue;
+        for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+            const char **slot = (const char **)((char *)d + want[i].off);
+            if (!*slot && strcasecmp(kv->key + 10, want[i].suffix) == 0) {
+                *slot = kv->value;
+                break;
+            }
+        }
+    }
+}
+
+int ingest_check_headers(const struct evkeyvalq *h, const char *shop, struct ingest_delivery *d,
+                         const char **why)
+{
+    scan_headers(h, d);
+    if (!d->topic) { *why = "missing X-Shopify-Topic"; return 400; }
+    if (!d->shop) { *why = "missing X-Shopify-Shop-Domain"; return 400; }
+    if (!d->webhook_id) { *why = "missing X-Shopify-Webhook-Id"; return 400; }
+    if (!d->api_version) { *why = "missing X-Shopify-API-Version"; return 400; }
+    /* Domains are case-insensitive; an unset shopify.shop refuses everyone. */
+    if (!shop || !*shop || strcasecmp(d->shop, shop) != 0) { *why = "unknown shop"; return 403; }
+    *why = NULL;
+    return 0;
+}
+
+/* Credentials never reach the database, whatever the client sent. */
+static int header_excluded(const char *name)
+{
+    return strcasecmp(name, "X-Shopify-Hmac-Sha256") == 0 ||
+           strcasecmp(name, "Authorization") == 0 || strcasecmp(name, "Cookie") == 0 ||
+           strcasecmp(name, "Proxy-Authorization") == 0;
+}
+
+static int utf8_valid(const unsigned char *s)
+{
+    while (*s) {
+        int n = *s < 0x80 ? 0 : (*s & 0xe0) == 0xc0 ? 1 : (*s & 0xf0) == 0xe0 ? 2
+              : (*s & 0xf8) == 0xf0 ? 3 : -1;
+        if (n < 0 || (n == 1 && *s < 0xc2)) return 0;
+        s++;
+        for (int i = 0; i < n; i++, s++)
+            if ((*s & 0xc0) != 0x80) return 0;
+    }
+    return 1;
+}
+
+struct jbuf { char *p; size_t len, cap; int oom; };
+
+static void jput(struct jbuf *b, const char *s, size_t n)
+{
+    if (b->oom) return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 1024;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) { b->oom = 1; return; }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+/* A JSON string body (no quotes); lower-cases when asked (header names). Header bytes need not
+ * be UTF-8, which JSON strings must be: such a value is replaced by a marker rather than
+ * dropping the delivery (the raw body is what matters). */
+static void jstr(struct jbuf *b, const char *s, int lower)
+{
+    if (!utf8_valid((const unsigned char *)s)) s = "(not utf-8)";
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        char esc[8];
+        if (c == '"' || c == '\\') { esc[0] = '\\'; esc[1] = (char)c; jput(b, esc, 2); }
+        else if (c < 0x20) { snprintf(esc, sizeof esc, "\\u%04x", c); jput(b, esc, 6); }
+        else { char o = lower && c >= 'A' && c <= 'Z' ? (char)(c + 32) : (char)c; jput(b, &o, 1); }
+    }
+}
+
+char *ingest_headers_json(const struct evkeyvalq *h)
+{
+    struct jbuf b = { 0 };
+    int first = 1;
+    jput(&b, "{", 1);
+    for (const struct evkeyval *kv = h->tqh_first; kv; kv = kv->next.tqe_next) {
+        if (header_excluded(kv->key)) continue;
+        /* A repeated header is one list-valued header (RFC 9110 5.3): emitted once, at its
+         * first occurrence, with every value joined by ", ". */
+        const struct evkeyval *p = h->tqh_first;
+        while (p != kv && strcasecmp(p->key, kv->key) != 0) p = p->next.tqe_next;
+        if (p != kv) continue;
+        jput(&b, first ? "\"" : ",\"", first ? 1 : 2);
+        first = 0;
+        jstr(&b, kv->key, 1);
+        jput(&b, "\":\"", 3);
+        jstr(&b, kv->value, 0);
+        for (p = kv->next.tqe_next; p; p = p->next.tqe_next)
+            if (strcasecmp(p->key, kv->key) == 0) {
+                jput(&b, ", ", 2);
+                jstr(&b, p->value, 0);
+            }
+        jput(&b, "\"", 1);
+    }
+    jput(&b, "}", 1);
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}
+
+int ingest_commit_batch(struct store *st, struct store_event **evs, int *results, size_t n,
+                        char *err, size_t errlen)
+{
+    size_t i;
+    for (i = 0; i < n; i++) results[i] = INGEST_FAILED;
+    if (store_begin(st)) goto fail;
+    for (i = 0; i < n; i++) {
+        int inserted = 0;
+        if (store_event_insert(st, evs[i], &inserted)) {
+            store_rollback(st);
+            goto fail;
+        }
+        results[i] = inserted ? INGEST_STORED : INGEST_DUPLICATE;
+    }
+    if (store_commit(st)) goto fail;
+    return 0;
+fail:
+    snprintf(err, errlen, "%s", store_errmsg(st));
+    for (i = 0; i < n; i++) results[i] = INGEST_FAILED;
+    return -1;
+}
+
+static void reject(struct ingest *in, struct evhttp_request *req, enum reject r, int code,
+                   const char *message)
+{
+    metrics_inc(in->m_rejected[r]);
+    if (r == R_METHOD)
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST");
+    httpd_reply_error(req, code, message);
+}
+
+static char *put(char **p, const char *s, size_t n)
+{
+    char *start = *p;
+    if (!s) return NULL;
+    memcpy(start, s, n);
+    start[n] = '\0';
+    *p += n + 1;
+    return start;
+}
+
+/* One allocation holding the delivery's header values and body, so the writer thread reads
+ * only memory it was handed, never the request's buffers. */
+static struct ingest_item *item_new(const struct ingest_delivery *d, const char *body, size_t len,
+                                    const struct evkeyvalq *hdrs)
+{
+    const char *src[] = { d->topic, d->webhook_id, d->event_id, d->triggered_at, d->shop,
+                          d->api_version };
+    size_t sz[6], total = len + 1;
+    for (int i = 0; i < 6; i++) total += (sz[i] = src[i] ? strlen(src[i]) : 0) + 1;
+    struct ingest_item *it = calloc(1, sizeof *it + total);
+    if (!it) return NULL;
+    if (!(it->headers_json = ingest_headers_json(hdrs))) {
+        free(it);
+        return NULL;
+    }
+    char *p = it->data;
+    it->ev.source = "shopify";
+    it->ev.topic = put(&p, src[0], sz[0]);
+    it->ev.dedupe_key = put(&p, src[1], sz[1]);
+    it->ev.event_id = put(&p, src[2], sz[2]);
+    it->ev.triggered_at = put(&p, src[3], sz[3]);
+    it->ev.shop = put(&p, src[4], sz[4]);
+    it->ev.api_version = put(&p, src[5], sz[5]);
+    it->ev.body = put(&p, body, len);
+    it->ev.body_len = len;
+    it->ev.headers = it->headers_json;
+    return it;
+}
+
+static void item_free(struct ingest_item *it)
+{
+    free(it->headers_json);
+    free(it);
+}
+
+static void reply_item(struct ingest *in, struct ingest_item *it, int result)
+{
+    char body[96];
+    if (in->draining)
+        evhttp_add_header(evhttp_request_get_output_headers(it->req), "Connection", "close");
+    if (result == INGEST_STORED) {
+        snprintf(body, sizeof body, "{\"ok\":true,\"id\":%lld}\n", (long long)it->ev.id);
+        httpd_reply(it->req, 200, "application/json", body);
+    } else if (result == INGEST_DUPLICATE) {
+        httpd_reply(it->req, 200, "application/json", "{\"ok\":true,\"duplicate\":true}\n");
+    } else {
+        metrics_inc(in->m_rejected[R_STORE]);
+        httpd_reply_error(it->req, 503, "store unavailable, retry later");
+    }
+}
+
+/* Reports each run of consecutive new ids (a batch is one run unless another writer raced). */
+static void notify_stored(struct ingest *in, struct ingest_item **items, const int *results,
+                          size_t n)
+{
+    int64_t first = 0, next = 0;
+    size_t run = 0;
+    if (!in->on_events_stored) return;
+    for (size_t i = 0; i <= n; i++) {
+        int stored = i < n && results[i] == INGEST_STORED;
+        if (stored && run && items[i]->ev.id == next) {
+            run++;
+            next++;
+            continue;
+        }
+        if (run) in->on_events_stored(in->on_events_stored_ud, first, run);
+        run = 0;
+        if (stored) {
+            first = items[i]->ev.id;
+            next = first + 1;
+            run = 1;
+        }
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    struct ingest_writer *w = arg;
+    for (;;) {
+        pthread_mutex_lock(&w->mu);
+        while (!w->todo && !w->quit) pthread_cond_wait(&w->todo_cv, &w->mu);
+        struct ingest_item *items = w->todo;
+        size_t n = w->ntodo;
+        w->todo = NULL;
+        w->ntodo = 0;
+        pthread_mutex_unlock(&w->mu);
+        if (!items) break;   /* quit, nothing left */
+
+        struct store_event **evs = malloc(n * sizeof *evs);
+        int *results = calloc(n, sizeof *results);
+        char err[512] = "out of memory";
+        int rc = -1;
+        double t0 = now_seconds();
+        struct ingest_item *it = items;
+        if (evs && results) {
+            for (size_t i = 0; i < n; i++, it = it->next) evs[i] = &it->ev;
+            rc = ingest_commit_batch(w->store, evs, results, n, err, sizeof err);
+        }
+        double seconds = now_seconds() - t0;
+        it = items;
+        for (size_t i = 0; i < n; i++, it = it->next) it->result = results ? results[i] : 0;
+        free(evs);
+        free(results);
+
+        pthread_mutex_lock(&w->mu);
+        w->done = items;
+        w->ndone = n;
+        w->rc = rc;
+        w->seconds = seconds;
+        snprintf(w->err, sizeof w->err, "%s", rc ? err : "");
+        pthread_cond_signal(&w->done_cv);
+        pthread_mutex_unlock(&w->mu);
+        uint64_t one = 1;
+        if (write(w->efd, &one, sizeof one) < 0) { /* the loop also polls on flush */ }
+    }
+    return NULL;
+}
+
+/* Loop side: hand what is pending to the writer, unless it is still busy with a batch (then
+ * the next hand-over happens when that one comes back, with everything queued meanwhile). */
+static void dispatch(struct ingest *in)
+{
+    struct ingest_writer *w = in->writer;
+    if (w->busy || in->npending == 0) return;
+    w->busy = 1;
+    pthread_mutex_lock(&w->mu);
+    w->todo = in->head;
+    w->ntodo = in->npending;
+    pthread_cond_signal(&w->todo_cv);
+    pthread_mutex_unlock(&w->mu);
+    in->head = NULL;
+    in->tail = &in->head;
+    in->npending = 0;
+    metrics_set(in->m_pending, 0);
+}
+
+/* Loop side: answer a finished batch, then start the next one. */
+static void complete(struct ingest *in, struct ingest_item *items, size_t n, int rc,
+                     double seconds, const char *err)
+{
+    size_t stored = 0, dups = 0, i = 0;
+    struct ingest_item **arr = malloc(n * sizeof *arr);
+    int *results = malloc(n * sizeof *results);
+    /* The commit ran on another thread; the loop's cached time is still current enough, but
+     * refresh it anyway so the replies' write timeouts start from now. */
+    event_base_update_cache_time(in->base);
+    metrics_observe(in->m_commit_seconds, seconds);
+    metrics_observe(in->m_batch, (double)n);
+    for (struct ingest_item *it = items; it; it = it->next, i++) {
+        reply_item(in, it, it->result);
+        stored += it->result == INGEST_STORED;
+        dups += it->result == INGEST_DUPLICATE;
+        if (arr && results) {
+            arr[i] = it;
+            results[i] = it->result;
+        }
+    }
+    in->events_stored += (int64_t)stored;
+    metrics_add(in->m_stored, (double)stored);
+    metrics_add(in->m_dedupe, (double)dups);
+    if (rc) {
+        metrics_inc(in->m_commit_failed);
+        if (!in->last_commit_failed) log_error("ingest: commit failed", "error", err);
+        in->last_commit_failed = 1;
+        snprintf(in->last_error, sizeof in->last_error, "%s", err);
+    } else {
+        if (in->last_commit_failed) log_info("ingest: commits succeed again");
+        in->last_commit_failed = 0;
+        in->commits++;
+        in->last_commit_ms = store_now_ms();
+        if (stored && arr && results) notify_stored(in, arr, results, n);
+    }
+    for (struct ingest_item *it = items, *nx; it; it = nx) {
+        nx = it->next;
+        item_free(it);
+    }
+    free(arr);
+    free(results);
+}
+
+/* Takes the writer's finished batch, if there is one (wait: block until there is). */
+static int collect(struct ingest *in, int wait)
+{
+    struct ingest_writer *w = in->writer;
+    char err[512];
+    if (!w->busy) return 0;
+    pthread_mutex_lock(&w->mu);
+    while (wait && !w->done) pthread_cond_wait(&w->done_cv, &w->mu);
+    struct ingest_item *items = w->done;
+    size_t n = w->ndone;
+    int rc = w->rc;
+    double seconds = w->seconds;
+    snprintf(err, sizeof err, "%s", w->err);
+    w->done = NULL;
+    w->ndone = 0;
+    pthread_mutex_unlock(&w->mu);
+    if (!items) return 0;
+    w->busy = 0;
+    complete(in, items, n, rc, seconds, err);
+    return 1;
+}
+
+static void on_done(evutil_socket_t fd, short what, void *arg)
+{
+    struct ingest *in = arg;
+    uint64_t count;
+    (void)what;
+    if (read(fd, &count, sizeof count) < 0) { /* spurious wake-up: collect finds nothing */ }
+    if (collect(in, 0)) dispatch(in);
+}
+
+void ingest_flush(struct ingest *in)
+{
+    if (!in->writer) return;
+    /* Until nothing is queued and nothing is with the writer: answer, hand over, repeat. */
+    for (;;) {
+        if (in->writer->busy) collect(in, 1);
+        else if (in->npending) dispatch(in);
+        else break;
+    }
+}
+
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    dispatch(arg);
+}
+
+struct verdict { enum reject r; int code; const char *message; };
+
+/* Every check that can refuse a request, cheapest first. The headers are collected in one pass,
+ * but the signature is judged before any of the delivery's own claims, and the body is never
+ * parsed. Returns 0 when the request is a delivery to store. */
+static int validate(struct ingest *in, struct evhttp_request *req, struct ingest_delivery *d,
+                    const char **body, size_t *len, struct verdict *v)
+{
+    char path[256];
+    const struct evkeyvalq *hdrs = evhttp_request_get_input_headers(req);
+    struct evbuffer *buf = evhttp_request_get_input_buffer(req);
+    *v = (struct verdict){ R_PATH, 404, "not found" };
+    if (strcmp(httpd_path(req, path, sizeof path), INGEST_PATH) != 0) return -1;
+    *v = (struct verdict){ R_METHOD, 405, "method not allowed, use POST" };
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) return -1;
+    *len = evbuffer_get_length(buf);
+    *v = (struct verdict){ R_SIZE, 413, "body too large" };
+    if ((long)*len > in->cfg->server_max_body) return -1;
+    *body = *len ? (const char *)evbuffer_pullup(buf, -1) : "";
+    const char *why = NULL;
+    int code = ingest_check_headers(hdrs, in->cfg->shopify_shop, d, &why);
+    /* The signature is judged first: an unsigned request learns nothing about its headers. */
+    *v = (struct verdict){ R_HMAC, 401, "invalid or missing X-Shopify-Hmac-Sha256" };
+    if (ingest_verify(in->cfg->shopify_webhook_secret, in->cfg->shopify_previous_webhook_secret,
+                      *body, *len, d->hmac))
+        return -1;
+    *v = (struct verdict){ code == 403 ? R_SHOP : R_HEADERS, code, why };
+    return code ? -1 : 0;
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    struct ingest *in = arg;
+    struct ingest_delivery d;
+    struct ingest_item *it = NULL;
+    const char *body = NULL;
+    size_t len = 0;
+    struct verdict v;
+
+    if (validate(in, req, &d, &body, &len, &v)) goto refuse;
+    v = (struct verdict){ R_STORE, 503, "out of memory, retry later" };
+    it = item_new(&d, body, len, evhttp_request_get_input_headers(req));
+    if (!it) goto refuse;
+    it->req = req;
+    *in->tail = it;
+    in->tail = &it->next;
+    if (in->npending++ == 0) event_active(in->flush_ev, 0, 0);
+    metrics_set(in->m_pending, (double)in->npending);
+    return;
+refuse:
+    reject(in, req, v.r, v.code, v.message);
+}
+
+int ingest_ready(void *ud, char *why, size_t whylen)
+{
+    struct ingest *in = ud;
+    if (!in->last_commit_failed) return 0;
+    snprintf(why, whylen, "last commit failed: %s", in->last_error);
+    return -1;
+}
+
+void ingest_status(void *ud, json_t *status)
+{
+    struct ingest *in = ud;
+    json_t *listeners = json_object_get(status, "listeners");
+    if (listeners) json_object_set_new(listeners, "public", json_string(in->listener.addr));
+    json_object_set_new(status, "events_stored", json_integer(in->events_stored));
+    json_object_set_new(status, "commits", json_integer(in->commits));
+    json_object_set_new(status, "last_commit_ms",
+                        in->last_commit_ms ? json_integer(in->last_commit_ms) : json_null());
+    json_object_set_new(status, "last_commit_ok", json_boolean(!in->last_commit_failed));
+}
+
+static void register_metrics(struct ingest *in, struct metrics *m)
+{
+    in->m_stored = metrics_counter(m, "ezsync_events_stored_total", "source=\"shopify\"",
+                                   "events committed to the store");
+    in->m_dedupe = metrics_counter(m, "ezsync_webhook_dedupe_hits_total", NULL,
+                                   "webhook deliveries already stored (answered 200, not stored)");
+    in->m_commit_seconds = metrics_histogram(m, "ezsync_ingest_commit_seconds", NULL,
+                                             "time to commit one group of webhook deliveries",
+                                             metrics_latency_buckets, metrics_latency_nbuckets);
+    in->m_batch = metrics_histogram(m, "ezsync_ingest_batch_size", NULL,
+                                    "webhook deliveries per group commit",
+                                    metrics_size_buckets, metrics_size_nbuckets);
+    in->m_commit_failed = metrics_counter(m, "ezsync_ingest_commit_failures_total", NULL,
+                                          "group commits that failed (every delivery got 503)");
+    in->m_pending = metrics_gauge(m, "ezsync_ingest_pending", NULL,
+                                  "verified deliveries waiting for the next commit");
+    for (int r = 0; r < (int)(sizeof in->m_rejected / sizeof in->m_rejected[0]); r++) {
+        char labels[48];
+        snprintf(labels, sizeof labels, "reason=\"%s\"", reject_names[r]);
+        in->m_rejected[r] = metrics_counter(m, "ezsync_webhook_rejected_total", labels,
+                                            "webhook requests refused, by reason");
+    }
+}
+
+static void writer_free(struct ingest_writer *w)
+{
+    if (!w) return;
+    if (w->started) {
+        pthread_mutex_lock(&w->mu);
+        w->quit = 1;
+        pthread_cond_signal(&w->todo_cv);
+        pthread_mutex_unlock(&w->mu);
+        pthread_join(w->thread, NULL);
+    }
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->todo_cv);
+    pthread_cond_destroy(&w->done_cv);
+    if (w->done_ev) event_free(w->done_ev);
+    if (w->efd >= 0) close(w->efd);
+    store_close(w->store);
+    free(w);
+}
+
+static struct ingest_writer *writer_new(struct event_base *base, struct ingest *in,
+                                        const char *path, char *err, size_t errlen)
+{
+    struct ingest_writer *w = calloc(1, sizeof *w);
+    if (!w) {
+        snprintf(err, errlen, "ingest: out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->todo_cv, NULL);
+    pthread_cond_init(&w->done_cv, NULL);
+    w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (w->efd < 0 || !(w->done_ev = event_new(base, w->efd, EV_READ | EV_PERSIST, on_done, in)) ||
+        event_add(w->done_ev, NULL)) {
+        snprintf(err, errlen, "ingest: cannot create the writer's wake-up event");
+        goto fail;
+    }
+    /* A connection of its own: SQLite handles are not shared across threads here. */
+    if (store_open(&w->store, path, 0, err, errlen)) goto fail;
+    if (pthread_create(&w->thread, NULL, writer_main, w)) {
+        snprintf(err, errlen, "ingest: cannot start the writer thread");
+        goto fail;
+    }
+    w->started = 1;
+    return w;
+fail:
+    writer_free(w);
+    return NULL;
+}
+
+int ingest_start(struct ingest *in, struct event_base *base, const struct config *cfg,
+                 struct metrics *m, char *err, size_t errlen)
+{
+    memset(in, 0, sizeof *in);
+    in->base = base;
+    in->cfg = cfg;
+    in->metrics = m;
+    in->tail = &in->head;
+    register_metrics(in, m);
+    in->flush_ev = event_new(base, -1, 0, on_flush, in);
+    if (!in->flush_ev) {
+        snprintf(err, errlen, "ingest: out of memory");
+        return -1;
+    }
+    if (!(in->writer = writer_new(base, in, cfg->store_path, err, errlen))) goto fail;
+    if (!cfg->shopify_webhook_secret || !*cfg->shopify_webhook_secret)
+        log_warn("shopify.webhook_secret is not set: every webhook will be refused (401)");
+    if (!cfg->shopify_shop || !*cfg->shopify_shop)
+        log_warn("shopify.shop is not set: every webhook will be refused (403)");
+    if (httpd_listen(&in->listener, base, "public", cfg->server_listen, cfg->server_timeout_ms,
+                     cfg->server_max_body, on_request, in, m, err, errlen))
+        goto fail;
+    return 0;
+fail:
+    writer_free(in->writer);
+    in->writer = NULL;
+    event_free(in->flush_ev);
+    in->flush_ev = NULL;
+    return -1;
+}
+
+void ingest_stop_accepting(struct ingest *in)
+{
+    in->draining = 1;
+    httpd_stop_accepting(&in->listener);
+}
+
+void ingest_close(struct ingest *in)
+{
+    /* Answer what is queued or in the writer before the connections go away. */
+    ingest_flush(in);
+    httpd_close(&in->listener);
+    writer_free(in->writer);
+    in->writer = NULL;
+    if (in->flush_ev) event_free(in->flush_ev);
+    in->flush_ev = NULL;
+}

@@ -1,0 +1,99 @@
+/* ingest: the Shopify webhook receiver on the public listener. Owns the path from request to
+ * durable row: HMAC check over the raw body (before anything is parsed), header validation,
+ * dedupe on X-Shopify-Webhook-Id, and group commit (the deliveries verified in one loop turn, or
+ * while the previous batch was committing, are committed by one transaction on a writer thread
+ * with its own store connection; then each gets its reply on the loop). Uses httpd, hmac, store,
+ * metrics. */
+#ifndef EZ_INGEST_H
+#define EZ_INGEST_H
+
+#include "httpd.h"
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct config;
+struct event;
+struct event_base;
+struct evkeyvalq;
+struct store;
+struct store_event;
+struct ingest_item;
+struct ingest_writer;
+
+#define INGEST_PATH "/webhooks/shopify"
+
+/* Called after each successful commit with the ids of the rows it created (first_id ..
+ * first_id + n - 1, consecutive); duplicates are not reported. The engine wakes up here. */
+typedef void (*ingest_stored_fn)(void *ud, int64_t first_id, size_t n);
+
+struct ingest {
+    struct event_base *base;
+    const struct config *cfg;
+    struct metrics *metrics;
+    struct httpd_listener listener;
+    struct event *flush_ev;            /* zero-timeout: runs once the current turn's reads end */
+    struct ingest_item *head, **tail;  /* verified deliveries waiting for the next commit */
+    size_t npending;
+    struct ingest_writer *writer;      /* the commit thread and its store connection */
+    int draining;                      /* SIGTERM: replies carry Connection: close */
+
+    ingest_stored_fn on_events_stored; /* optional hook, set by the engine */
+    void *on_events_stored_ud;
+
+    /* status, for /api/v1/status and /readyz */
+    int64_t events_stored;             /* rows created since start */
+    int64_t commits, last_commit_ms;   /* wall clock ms of the last successful commit */
+    int last_commit_failed;
+    char last_error[512];
+
+    struct metric *m_stored, *m_dedupe, *m_commit_seconds, *m_batch, *m_commit_failed;
+    struct metric *m_pending;
+    struct metric *m_rejected[7];
+};
+
+/* Opens its own connection to store.path, starts the writer thread, binds server.listen and
+ * starts serving. Returns 0, or -1 with the reason in err. */
+int ingest_start(struct ingest *in, struct event_base *base, const struct config *cfg,
+                 struct metrics *m, char *err, size_t errlen);
+/* SIGTERM: stop accepting connections; requests already on open connections still finish. */
+void ingest_stop_accepting(struct ingest *in);
+/* Commits and answers everything queued or in flight, waiting for the writer (shutdown). */
+void ingest_flush(struct ingest *in);
+/* Flushes, then stops the writer and frees the listener. */
+void ingest_close(struct ingest *in);
+
+/* Readiness check (admin_ready_fn shape): fails while the last commit failed. */
+int ingest_ready(void *ud, char *why, size_t whylen);
+/* Status fields (admin_status_fn shape): events_stored, last_commit, listeners.public. */
+void ingest_status(void *ud, json_t *status);
+
+/* ---- the steps, exposed for unit tests ---- */
+
+/* The delivery headers a webhook must carry; pointers into the request's header list. */
+struct ingest_delivery {
+    const char *hmac, *topic, *shop, *webhook_id, *api_version, *event_id, *triggered_at;
+};
+
+/* 0 when body carries a valid signature under secret or (when set) previous; else 401. */
+int ingest_verify(const char *secret, const char *previous, const void *body, size_t len,
+                  const char *hmac_header);
+
+/* Fills d from the headers (names case-insensitive). Returns 0, 400 when a required header is
+ * missing or empty, or 403 when the shop domain is not shop; *why names the problem. */
+int ingest_check_headers(const struct evkeyvalq *h, const char *shop, struct ingest_delivery *d,
+                         const char **why);
+
+/* The headers as a JSON object (lower-case names; the signature and any credentials left
+ * out). malloc'd; NULL on OOM. */
+char *ingest_headers_json(const struct evkeyvalq *h);
+
+enum { INGEST_FAILED = 0, INGEST_STORED = 1, INGEST_DUPLICATE = 2 };
+
+/* Inserts evs[0..n) in one transaction; results[i] says what became of each. Returns 0 when
+ * the transaction committed, else -1 with every result INGEST_FAILED and the reason in err. */
+int ingest_commit_batch(struct store *st, struct store_event **evs, int *results, size_t n,
+                        char *err, size_t errlen);
+
+#endif
