@@ -457,6 +457,13 @@ fail:
     return -1;
 }
 
+enum remote_class http_client_classify(long status)
+{
+    if (status >= 200 && status < 300) return REMOTE_OK;
+    if (status == 0 || status == 408 || status == 429 || status >= 500) return REMOTE_TRANSIENT;
+    return REMOTE_PERMANENT;
+}
+
 size_t http_client_inflight(const struct http_client *c) { return c->inflight; }
 
 unsigned long http_client_connections_opened(const struct http_client *c) { return c->connects; }

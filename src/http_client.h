@@ -74,6 +74,23 @@ unsigned long http_client_connections_opened(const struct http_client *c);
  * May be called from inside a done callback; the free then completes when that callback returns. */
 void http_client_free(struct http_client *c);
 
+/* ---- the common result of the remote adapters (shopify, orderez, notify) ---- */
+
+enum remote_class { REMOTE_OK, REMOTE_TRANSIENT, REMOTE_PERMANENT };
+
+struct remote_result {
+    enum remote_class cls;
+    long status;            /* HTTP (or SMTP) status; 0 = transport error or cancelled */
+    const char *body;       /* the remote's answer, "" when none */
+    size_t body_len;
+    const char *error;      /* why, when cls != REMOTE_OK; never contains a secret */
+};
+/* res is valid only during the call. */
+typedef void (*remote_done_fn)(void *ud, const struct remote_result *res);
+
+/* By status alone: 2xx OK; 0, 408, 429 and 5xx TRANSIENT; everything else PERMANENT. */
+enum remote_class http_client_classify(long status);
+
 /* Retry-After value -> seconds from now: "2", "2.0" or an IMF-fixdate; -1 when unparsable. */
 double http_client_parse_retry_after(const char *value, time_t now);
 
