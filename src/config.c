@@ -53,6 +53,36 @@ const struct config_option config_options[] = {
       "OrderEZ requests per second (adapts down on 429)" },
     { "orderez.burst", CFG_INT, "20", OFF(orderez_burst), 0,
       "OrderEZ token-bucket size" },
+    { "orderez.min_rate", CFG_NUMBER, "1", OFF(orderez_min_rate), 0,
+      "floor the OrderEZ rate never adapts below, requests per second" },
+    { "orderez.max_429_retries", CFG_INT, "5", OFF(orderez_max_429_retries), 0,
+      "429s one OrderEZ call waits out (Retry-After) and resends before it fails as transient" },
+    { "shopify.plan_restore_rate", CFG_NUMBER, "100", OFF(shopify_plan_restore_rate), 0,
+      "GraphQL cost points restored per second (plan), used until Shopify reports throttleStatus" },
+    { "shopify.max_throttle_retries", CFG_INT, "10", OFF(shopify_max_throttle_retries), 0,
+      "THROTTLED answers one GraphQL call waits out and resends before it fails as transient" },
+    { "http.timeout_ms", CFG_INT, "30000", OFF(http_timeout_ms), 0,
+      "outbound request timeout (whole request), ms" },
+    { "http.connect_timeout_ms", CFG_INT, "5000", OFF(http_connect_timeout_ms), 0,
+      "outbound connect timeout (TCP + TLS handshake), ms" },
+    { "http.max_connections", CFG_INT, "8", OFF(http_max_connections), 0,
+      "parallel keep-alive connections per remote host" },
+    { "http.ca_file", CFG_STRING, NULL, OFF(http_ca_file), 0,
+      "extra CA bundle (PEM) for outbound TLS; verification itself cannot be turned off" },
+    { "notify.slack_webhook_url", CFG_STRING, NULL, OFF(notify_slack_webhook_url), 1,
+      "Slack incoming-webhook URL (the URL is the credential)" },
+    { "notify.smtp_url", CFG_STRING, NULL, OFF(notify_smtp_url), 0,
+      "mail server, smtp://host:587 (STARTTLS) or smtps://host:465" },
+    { "notify.smtp_user", CFG_STRING, NULL, OFF(notify_smtp_user), 0,
+      "SMTP login; with a login, TLS is required" },
+    { "notify.smtp_password", CFG_STRING, NULL, OFF(notify_smtp_password), 1,
+      "SMTP password" },
+    { "notify.email_from", CFG_STRING, NULL, OFF(notify_email_from), 0,
+      "sender address of notification e-mails" },
+    { "notify.email_to", CFG_STRING, NULL, OFF(notify_email_to), 0,
+      "recipients of notification e-mails, comma-separated" },
+    { "notify.rate", CFG_NUMBER, "1", OFF(notify_rate), 0,
+      "notifications per second per channel (burst 5)" },
     { "engine.concurrency", CFG_INT, "16", OFF(engine_concurrency), 0,
       "jobs running at once" },
     { "engine.retry_base_ms", CFG_INT, "500", OFF(engine_retry_base_ms), 0,
@@ -443,6 +473,14 @@ int config_load_string(struct config *cfg, const char *src, const char *name, ch
         cfg->poller_shopify_interval_ms < 0 || cfg->poller_overlap_ms < 0) {
         snprintf(err, errlen, "%s: engine.sweep_ms must be positive; poller.orderez_interval_ms, "
                  "poller.shopify_interval_ms and poller.overlap_ms must not be negative", name);
+        goto done;
+    }
+    if (cfg->orderez_min_rate <= 0 || cfg->shopify_plan_restore_rate <= 0 ||
+        cfg->http_timeout_ms < 1 || cfg->http_connect_timeout_ms < 1 ||
+        cfg->http_max_connections < 1 || cfg->notify_rate <= 0 ||
+        cfg->orderez_max_429_retries < 0 || cfg->shopify_max_throttle_retries < 0) {
+        snprintf(err, errlen, "%s: orderez.min_rate, shopify.plan_restore_rate, http.*, "
+                 "notify.rate must be positive, the retry counts not negative", name);
         goto done;
     }
     rc = 0;

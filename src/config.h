@@ -38,6 +38,23 @@ struct config {
     char *orderez_token;            /* secret */
     double orderez_rate;
     long orderez_burst;
+    double orderez_min_rate;
+    long orderez_max_429_retries;
+    double shopify_plan_restore_rate;
+    long shopify_max_throttle_retries;
+    /* http (outbound) */
+    long http_timeout_ms;
+    long http_connect_timeout_ms;
+    long http_max_connections;
+    char *http_ca_file;
+    /* notify */
+    char *notify_slack_webhook_url; /* secret: the URL is the credential */
+    char *notify_smtp_url;
+    char *notify_smtp_user;
+    char *notify_smtp_password;     /* secret */
+    char *notify_email_from;
+    char *notify_email_to;
+    double notify_rate;
     /* engine */
     long engine_concurrency;
     long engine_retry_base_ms;
