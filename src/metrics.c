@@ -32,8 +32,12 @@ struct family {
     struct metric *series, **series_tail;
 };
 
+#define METRICS_MAX_COLLECTORS 8
+
 struct metrics {
     struct family *families, **tail;
+    struct { metrics_collect_fn fn; void *ud; } collectors[METRICS_MAX_COLLECTORS];
+    size_t ncollectors;
     double started_mono, started_wall;   /* seconds */
 };
 
@@ -184,6 +188,27 @@ void metrics_observe(struct metric *s, double v)
     s->value += v;
 }
 
+void metrics_histogram_set(struct metric *s, const unsigned long long *cumulative, double sum)
+{
+    if (!s || !s->buckets) return;
+    unsigned long long prev = 0;
+    for (size_t i = 0; i <= s->nbounds; i++) {
+        s->buckets[i] = cumulative[i] >= prev ? cumulative[i] - prev : 0;
+        prev = cumulative[i];
+    }
+    s->count = prev;
+    s->value = sum;
+}
+
+int metrics_on_collect(struct metrics *m, metrics_collect_fn fn, void *ud)
+{
+    if (m->ncollectors == METRICS_MAX_COLLECTORS) return -1;
+    m->collectors[m->ncollectors].fn = fn;
+    m->collectors[m->ncollectors].ud = ud;
+    m->ncollectors++;
+    return 0;
+}
+
 double metrics_value(const struct metric *s)
 {
     if (!s) return 0;
@@ -265,6 +290,7 @@ char *metrics_render(struct metrics *m, size_t *len)
 {
     static const char *type_names[] = { "counter", "gauge", "histogram" };
     struct out o = { 0 };
+    for (size_t i = 0; i < m->ncollectors; i++) m->collectors[i].fn(m->collectors[i].ud, m);
     outf(&o, "%s", "");
     for (const struct family *f = m->families; f; f = f->next) {
         outf(&o, "# HELP %s ", f->name);

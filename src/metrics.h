@@ -10,6 +10,9 @@ struct metrics;
 struct metric;   /* one series: a family name plus one label set */
 
 typedef double (*metrics_fn)(void *ud);
+/* Called at the start of every render: a subsystem whose numbers live elsewhere (the engine's
+ * queue in the store) refreshes its series once per scrape instead of once per series. */
+typedef void (*metrics_collect_fn)(void *ud, struct metrics *m);
 
 struct metrics *metrics_new(void);
 void metrics_free(struct metrics *m);
@@ -34,7 +37,11 @@ void metrics_inc(struct metric *s);
 void metrics_add(struct metric *s, double v);
 void metrics_set(struct metric *s, double v);
 void metrics_observe(struct metric *s, double v);
-double metrics_value(const struct metric *s);   /* counter/gauge value; histogram count */
+double metrics_value(const struct metric *s);
+/* Overwrites a histogram from cumulative bucket counts (nbounds + 1 of them, the last is the
+ * total) and a sum: for histograms another subsystem keeps. */
+void metrics_histogram_set(struct metric *s, const unsigned long long *cumulative, double sum);
+int metrics_on_collect(struct metrics *m, metrics_collect_fn fn, void *ud);   /* counter/gauge value; histogram count */
 
 /* The whole registry as text; malloc'd, NUL-terminated, *len without the NUL. NULL on OOM. */
 char *metrics_render(struct metrics *m, size_t *len);

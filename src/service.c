@@ -3,11 +3,17 @@
 #include "service.h"
 
 #include "admin.h"
+#include "admin_api.h"
 #include "cli.h"
+#include "engine.h"
 #include "ingest.h"
 #include "log.h"
 #include "metrics.h"
+#include "poller.h"
+#include "remotes.h"
 #include "rules.h"
+#include "rules_runner.h"
+#include "scheduler.h"
 #include "store.h"
 
 #include <event2/event.h>
@@ -21,6 +27,15 @@
 /* How long a stopping service keeps serving the connections it already has, so that requests
  * in flight when SIGTERM arrived get their reply (and their commit). */
 #define SERVICE_DRAIN_MS 250
+
+/* The engine has let every job with a response in flight journal it (they resume after the
+ * restart); what remains is the listeners' short drain window. */
+static void on_engine_stopped(void *ud)
+{
+    struct service *svc = ud;
+    struct timeval drain = { 0, SERVICE_DRAIN_MS * 1000 };
+    event_base_loopexit(svc->base, &drain);
+}
 
 static void on_stop(evutil_socket_t sig, short what, void *arg)
 {
@@ -38,8 +53,10 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
     if (svc->ingest) ingest_stop_accepting(svc->ingest);
     if (svc->admin) admin_stop_accepting(svc->admin);
     if (svc->ingest) ingest_flush(svc->ingest);
-    struct timeval drain = { 0, SERVICE_DRAIN_MS * 1000 };
-    event_base_loopexit(svc->base, &drain);
+    if (svc->poller) poller_stop(svc->poller);
+    if (svc->scheduler) scheduler_stop(svc->scheduler);
+    if (svc->engine) engine_stop(svc->engine, 1, on_engine_stopped, svc); /* see below */
+    else on_engine_stopped(svc);
 }
 
 /* The listeners' bound addresses, written atomically (tmp + rename) so a reader never sees a
@@ -60,10 +77,76 @@ static int write_ready_file(struct service *svc)
     return rc;
 }
 
-static double queue_depth_placeholder(void *ud)
+static void on_events_stored(void *ud, int64_t first_id, size_t n)
 {
-    (void)ud;
+    (void)first_id;
+    (void)n;
+    struct service *svc = ud;
+    if (svc->engine) engine_notify_events(svc->engine);
+}
+
+static void notify_engine(void *ud)
+{
+    struct service *svc = ud;
+    if (svc->engine) engine_notify_events(svc->engine);
+}
+
+/* The processing side: remotes, the engine over the rules, pollers and schedules. */
+static int start_engine(struct service *svc)
+{
+    char err[512];
+    svc->runner = calloc(1, sizeof *svc->runner);
+    svc->api = calloc(1, sizeof *svc->api);
+    if (!svc->runner || !svc->api) return -1;
+    if (remotes_new(&svc->remotes, svc->base, svc->cfg, err, sizeof err)) {
+        log_error("cannot start the remotes", "error", err);
+        fprintf(stderr, "ezsync: %s\n", err);
+        return -1;
+    }
+    struct engine_remotes er;
+    struct engine_runner run;
+    remotes_engine(svc->remotes, &er);
+    svc->runner->rules = svc->rules;
+    svc->runner->store = svc->store;
+    svc->runner->on_emit = notify_engine;
+    svc->runner->emit_ud = svc;
+    rules_runner_init(svc->runner, &run);
+    svc->engine = engine_new(svc->base, svc->store, svc->cfg, &run, &er);
+    if (!svc->engine || engine_start(svc->engine)) {
+        log_error("cannot start the engine");
+        return -1;
+    }
+    svc->poller = poller_new(svc->base, svc->store, svc->cfg, &er, notify_engine, svc);
+    if (!svc->poller || poller_start(svc->poller)) {
+        log_error("cannot start the pollers");
+        return -1;
+    }
+    svc->scheduler = scheduler_new(svc->base, svc->store, svc->cfg, notify_engine, svc);
+    if (!svc->scheduler || scheduler_start(svc->scheduler)) {
+        log_error("cannot start the scheduler");
+        return -1;
+    }
     return 0;
+}
+
+/* Teardown order matters: the remotes cancel what is in flight (their callbacks still reach
+ * the engine and pollers), and only then are those freed. */
+static void stop_engine(struct service *svc)
+{
+    if (svc->poller) poller_stop(svc->poller);
+    if (svc->scheduler) scheduler_stop(svc->scheduler);
+    remotes_free(svc->remotes);
+    svc->remotes = NULL;
+    scheduler_free(svc->scheduler);
+    poller_free(svc->poller);
+    engine_free(svc->engine);
+    free(svc->runner);
+    free(svc->api);
+    svc->scheduler = NULL;
+    svc->poller = NULL;
+    svc->engine = NULL;
+    svc->runner = NULL;
+    svc->api = NULL;
 }
 
 static int start_listeners(struct service *svc)
@@ -77,9 +160,6 @@ static int start_listeners(struct service *svc)
         return -1;
     }
     metrics_register_process(svc->metrics);
-    /* The engine replaces the function with its own (metrics_gauge_fn, same name). */
-    metrics_gauge_fn(svc->metrics, "ezsync_queue_depth", NULL, "jobs waiting to run",
-                     queue_depth_placeholder, NULL);
     if (ingest_start(svc->ingest, svc->base, svc->cfg, svc->metrics, err, sizeof err)) {
         free(svc->ingest);
         svc->ingest = NULL;
@@ -92,6 +172,16 @@ static int start_listeners(struct service *svc)
     }
     admin_ready_check(svc->admin, "store", ingest_ready, svc->ingest);
     admin_status_add(svc->admin, ingest_status, svc->ingest);
+    svc->ingest->on_events_stored = on_events_stored;
+    svc->ingest->on_events_stored_ud = svc;
+    svc->api->engine = svc->engine;
+    svc->api->rules = svc->rules;
+    svc->api->remotes = svc->remotes;
+    svc->api->metrics = svc->metrics;
+    if (admin_api_register(svc->api, svc->admin)) {
+        log_error("cannot register the admin API");
+        return -1;
+    }
     if (svc->ready_file && write_ready_file(svc)) {
         log_error("cannot write the ready file", "path", svc->ready_file);
         return -1;
@@ -161,7 +251,7 @@ int service_run(struct service *svc)
         log_error("cannot watch the rules directory");
         goto done;
     }
-    if (start_listeners(svc)) goto done;
+    if (start_engine(svc) || start_listeners(svc)) goto done;
     log_info("ezsync started", "store", svc->cfg->store_path, "listen",
              svc->ingest->listener.addr);
     if (event_base_dispatch(svc->base) < 0) {
@@ -172,6 +262,7 @@ int service_run(struct service *svc)
     log_info("ezsync stopped");
 done:
     stop_listeners(svc);
+    stop_engine(svc);
     if (ev_term) event_free(ev_term);
     if (ev_int) event_free(ev_int);
     if (ev_hup) event_free(ev_hup);

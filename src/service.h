@@ -6,6 +6,12 @@
 #include "config.h"
 
 struct admin;
+struct admin_api;
+struct engine;
+struct poller;
+struct remotes;
+struct rules_runner;
+struct scheduler;
 struct event_base;
 struct ingest;
 struct metrics;
@@ -17,6 +23,12 @@ struct service {
     struct event_base *base;
     struct store *store;
     struct rules *rules;         /* the serving rules version; reloads swap inside */
+    struct remotes *remotes;     /* HTTP client + Shopify/OrderEZ/notify adapters */
+    struct rules_runner *runner; /* the engine's runner over the rules */
+    struct engine *engine;
+    struct poller *poller;
+    struct scheduler *scheduler;
+    struct admin_api *api;
     struct metrics *metrics;     /* every subsystem registers its series here */
     struct ingest *ingest;       /* public listener: webhooks (on_events_stored hook) */
     struct admin *admin;         /* admin listener: admin_route / admin_ready_check */
