@@ -203,7 +203,8 @@ async function control(req, res, path, url) {
       case 'POST /_sim/webhooks/flush': { const done = await webhooks.flush(Number(q.timeoutMs ?? body.timeoutMs ?? 60000)); return ok({ flushed: done, pending: webhooks.pending }, done ? 200 : 504); }
       case 'POST /_sim/webhooks/mode': return ok(webhooks.setMode(body));
       case 'POST /_sim/faults': {
-        faults = body.clear ? {} : { ...faults, ...body };
+        faults = { ...(body.clear ? {} : faults), ...body };
+        delete faults.clear;
         if (body.drain) { refill(); bucket.available = 0; delete faults.drain; }
         if (body.available !== undefined) { refill(); bucket.available = Math.min(bucket.max, Number(body.available)); delete faults.available; }
         return ok({ faults });
