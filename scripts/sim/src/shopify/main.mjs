@@ -1,6 +1,7 @@
 // Shopify Admin GraphQL simulator: HTTP server, cost/throttle, control API under /_sim/.
 import http from 'node:http';
 import fs from 'node:fs';
+import crypto from 'node:crypto';
 import { execute } from 'graphql';
 import { parseArgs, logger, announceReady } from '../lib/cli.mjs';
 import { readBody, sendJSON, listen, closeServer, sleep } from '../lib/http.mjs';
@@ -173,7 +174,12 @@ function stateView() {
 }
 
 async function control(req, res, path, url) {
-  const body = req.method === 'POST' ? await readBody(req).then((b) => (b.length ? JSON.parse(b.toString('utf8')) : {})) : {};
+  const rawBody = req.method === 'POST' ? await readBody(req) : Buffer.alloc(0);
+  if (path === '/_sim/webhooks/sign' && req.method === 'POST') {
+    return sendJSON(res, 200, { hmac: crypto.createHmac('sha256', opts.secret).update(rawBody).digest('base64') });
+  }
+  let body = {};
+  try { body = rawBody.length ? JSON.parse(rawBody.toString('utf8')) : {}; } catch (e) { return sendJSON(res, 400, { error: `invalid JSON: ${e.message}` }); }
   const q = Object.fromEntries(url.searchParams);
   const ok = (o, st = 200) => sendJSON(res, st, o);
   try {
