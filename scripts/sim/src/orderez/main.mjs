@@ -209,7 +209,7 @@ async function control(req, res, url) {
       return reply({ tokens: [...tokens.values()].length });
     }
     if (req.method === 'POST' && path === '/_sim/orders') {
-      const o = S.createOrder({ outletId: b.outletId ?? S.outlets.keys().next().value, ...b }, { status: b.status ?? 'pending' });
+      const o = S.createOrder({ outletId: b.outletId ?? S.outlets.keys().next().value, ...b, lineItems: b.lineItems ?? b.lines }, { status: b.status ?? 'pending' });
       return reply({ data: S.orderView(o) }, 201);
     }
     if (req.method === 'POST' && (m = /^\/_sim\/orders\/(\d+)\/status$/.exec(path))) return reply({ data: S.orderView(S.setStatus(m[1], b.status, b)) });
