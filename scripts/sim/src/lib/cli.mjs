@@ -58,7 +58,6 @@ export function logger(prog, verbose = false) {
 // Print exactly one "ready" line on stdout; register SIGTERM/SIGINT handlers that run
 // `stop` (async) and exit 0.
 export function announceReady(line, stop, log) {
-  process.stdout.write(`ready ${line}\n`);
   let stopping = false;
   const onSignal = async (sig) => {
     if (stopping) return;
@@ -71,4 +70,6 @@ export function announceReady(line, stop, log) {
   };
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
+  // Handlers first: a supervisor may signal us the moment it reads this line.
+  process.stdout.write(`ready ${line}\n`);
 }
