@@ -67,8 +67,9 @@ test('valid operation outside the simulated set -> "not simulated: <field>" erro
   assert.ok(e, JSON.stringify(r.json));
   assert.equal(e.message, 'not simulated: QueryRoot.giftCards');
   assert.deepEqual(e.path, ['giftCards']);
-  const r2 = await gql(sim.url, '{ shop { name shopOwnerName } }');
-  assert.equal(r2.json.errors[0].message, 'not simulated: Shop.shopOwnerName');
+  const r2 = await gql(sim.url, '{ shop { name resourceLimits { maxProductVariants } } }');
+  assert.equal(r2.json.errors[0].message, 'not simulated: Shop.resourceLimits');
+  assert.equal(r2.json.data, null, 'non-null field error propagates like graphql-js/Shopify');
 });
 
 test('connections require first or last', async () => {

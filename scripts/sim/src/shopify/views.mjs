@@ -76,7 +76,7 @@ export function address(a, id) {
   return { __typename: 'MailingAddress', id: `gid://shopify/MailingAddress/${id ?? a.id ?? '0'}?model_name=${id || a.id ? 'CustomerAddress' : 'Address'}`,
     address1: a.address1 ?? null, address2: a.address2 ?? null, city: a.city ?? null, company: a.company ?? null, country: a.country ?? null,
     countryCodeV2: a.countryCode ?? null, province: a.province ?? null, provinceCode: a.provinceCode ?? null, zip: a.zip ?? null,
-    firstName: a.firstName ?? null, lastName: a.lastName ?? null, name, phone: a.phone ?? null, latitude: null, longitude: null, coordinatesValidated: false,
+    firstName: a.firstName ?? null, lastName: a.lastName ?? null, name, phone: a.phone ?? null, latitude: null, longitude: null, coordinatesValidated: false, timeZone: null, validationResultSummary: null,
     formatted: () => [a.address1, a.address2, [a.city, a.provinceCode, a.zip].filter(Boolean).join(' '), a.country].filter(Boolean),
     formattedArea: [a.city, a.province, a.country].filter(Boolean).join(', ') };
 }
@@ -85,7 +85,9 @@ export function shop(s, ctx) {
   return { __typename: 'Shop', id: gid('Shop', '67328213107'), name: s.shopName(), email: `owner@${s.shopDomain}`, contactEmail: `support@${s.shopDomain}`,
     myshopifyDomain: s.shopDomain, url: `https://${s.shopDomain}`, currencyCode: 'CAD', ianaTimezone: 'America/Bogota', timezoneAbbreviation: '-05',
     timezoneOffset: '-0500', timezoneOffsetMinutes: -300, weightUnit: 'GRAMS', unitSystem: 'METRIC_SYSTEM', taxesIncluded: false, taxShipping: false,
-    enabledPresentmentCurrencies: ['CAD'], createdAt: iso(s.createdAt), updatedAt: iso(s.createdAt), orderNumberFormatPrefix: '#', orderNumberFormatSuffix: '',
+    enabledPresentmentCurrencies: ['CAD'], description: null, setupRequired: false, shipsToCountries: ['CA', 'US'], shopOwnerName: `${s.shopName()} Owner`,
+    checkoutApiSupported: true, transactionalSmsDisabled: false, marketingSmsConsentEnabledAtCheckout: false, customerAccounts: 'OPTIONAL',
+    richTextEditorUrl: `https://admin.shopify.com/store/${s.shopDomain.split('.')[0]}/rich_text_editor`, createdAt: iso(s.createdAt), updatedAt: iso(s.createdAt), orderNumberFormatPrefix: '#', orderNumberFormatSuffix: '',
     plan: { publicDisplayName: ctx.planName, partnerDevelopment: false, shopifyPlus: ['plus', 'enterprise'].includes(ctx.plan) },
     primaryDomain: { id: gid('Domain', '1000001'), host: s.shopDomain, url: `https://${s.shopDomain}`, sslEnabled: true },
     ...metafieldsOf({ metafields: s.shopMetafields ?? [] }, ctx) };
@@ -95,7 +97,7 @@ export function location(s, l, ctx) {
   if (!l) return null;
   return { __typename: 'Location', id: gid('Location', l.id), legacyResourceId: l.id, name: l.name, isActive: l.isActive, fulfillsOnlineOrders: true,
     shipsInventory: true, hasActiveInventory: true, isFulfillmentService: false, activatable: false, deactivatable: true, deletable: false, addressVerified: true,
-    hasUnfulfilledOrders: () => [...s.fulfillmentOrders.values()].some((f) => f.locationId === l.id && f.status !== 'CLOSED'),
+    deactivatedAt: null, hasUnfulfilledOrders: () => [...s.fulfillmentOrders.values()].some((f) => f.locationId === l.id && f.status !== 'CLOSED'),
     createdAt: iso(l.createdAt), updatedAt: iso(l.updatedAt), fulfillmentService: null,
     address: { address1: l.address1, address2: null, city: l.city, province: l.province, provinceCode: l.provinceCode, zip: l.zip, country: l.country,
       countryCode: l.countryCode, phone: l.phone, latitude: null, longitude: null, formatted: [l.address1, `${l.city} ${l.provinceCode} ${l.zip}`, l.country] },
@@ -140,7 +142,7 @@ export function variant(s, v, ctx) {
     displayName: `${p.title} - ${v.title}`, price: v.price, compareAtPrice: v.compareAtPrice, position: v.position, taxable: v.taxable,
     inventoryPolicy: v.inventoryPolicy, availableForSale: () => s.inventoryQuantity(v) > 0 || v.inventoryPolicy === 'CONTINUE',
     inventoryQuantity: () => s.inventoryQuantity(v), sellableOnlineQuantity: () => s.inventoryQuantity(v), createdAt: iso(v.createdAt), updatedAt: iso(v.updatedAt),
-    inventoryItem: () => inventoryItem(s, s.items.get(v.inventoryItemId), ctx), product: () => product(s, p, ctx), requiresComponents: false, showUnitPrice: false,
+    inventoryItem: () => inventoryItem(s, s.items.get(v.inventoryItemId), ctx), product: () => product(s, p, ctx), requiresComponents: false, showUnitPrice: false, defaultCursor: cursorOf(v.id), unitPrice: null, unitPriceMeasurement: null,
     selectedOptions: p.options.map((name, i) => ({ name, value: v.optionValues[i] ?? null, optionValue: { id: gid('ProductOptionValue', `${v.id}${i}`), name: v.optionValues[i] ?? '', hasVariants: true, linkedMetafieldValue: null } })),
     ...metafieldsOf(v, ctx) };
 }
@@ -151,7 +153,7 @@ export function product(s, p, ctx) {
   return { __typename: 'Product', id: gid('Product', p.id), legacyResourceId: p.id, title: p.title, handle: p.handle, status: p.status, vendor: p.vendor,
     productType: p.productType, tags: p.tags, descriptionHtml: p.descriptionHtml, description: () => p.descriptionHtml.replace(/<[^>]*>/g, ''),
     createdAt: iso(p.createdAt), updatedAt: iso(p.updatedAt), publishedAt: iso(p.publishedAt), isGiftCard: false, onlineStoreUrl: null, onlineStorePreviewUrl: null,
-    featuredMedia: null, templateSuffix: null, requiresSellingPlan: false, giftCardTemplateSuffix: null, hasOnlyDefaultVariant: () => vs().length === 1 && vs()[0].title === 'Default Title',
+    featuredMedia: null, templateSuffix: null, combinedListingRole: null, defaultCursor: cursorOf(p.id), hasVariantsThatRequiresComponents: false, requiresSellingPlan: false, giftCardTemplateSuffix: null, hasOnlyDefaultVariant: () => vs().length === 1 && vs()[0].title === 'Default Title',
     hasOutOfStockVariants: () => vs().some((v) => s.inventoryQuantity(v) <= 0), tracksInventory: true,
     totalInventory: () => vs().reduce((a, v) => a + s.inventoryQuantity(v), 0), variantsCount: () => count(p.variantIds.length),
     seo: { title: null, description: null },
@@ -169,7 +171,7 @@ export function customer(s, c, ctx) {
     displayName: [c.firstName, c.lastName].filter(Boolean).join(' ') || c.email || c.phone || '', email: c.email, phone: c.phone, note: c.note, tags: c.tags,
     state: c.state, verifiedEmail: c.verifiedEmail, taxExempt: c.taxExempt, taxExemptions: [], locale: c.locale, createdAt: iso(c.createdAt), updatedAt: iso(c.updatedAt),
     numberOfOrders: String(c.ordersCount), amountSpent: money(c.totalSpentCents), canDelete: c.ordersCount === 0, dataSaleOptOut: false, multipassIdentifier: null,
-    lifetimeDuration: 'about 1 hour',
+    lifetimeDuration: 'about 1 hour', productSubscriberStatus: 'NEVER_SUBSCRIBED',
     defaultEmailAddress: c.email ? { emailAddress: c.email, marketingState: 'NOT_SUBSCRIBED', marketingOptInLevel: null, marketingUpdatedAt: null, validFormat: true } : null,
     defaultPhoneNumber: c.phone ? { phoneNumber: c.phone } : null,
     defaultAddress: address(da, da?.id), addresses: () => c.addresses.map((a) => address(a, a.id)),
@@ -211,7 +213,9 @@ export function order(s, o, ctx) {
     fulfillable: !o.cancelledAt && fs_ !== 'fulfilled', requiresShipping: true, restockable: true, refundable: o.financialStatus !== 'refunded',
     canMarkAsPaid: o.financialStatus === 'pending', capturable: false, edited: false, customerAcceptsMarketing: false, customerLocale: 'en', clientIp: o.browserIp,
     paymentGatewayNames: ['shopify_payments'], discountCodes: o.discountCodes.map((d) => d.code), discountCode: o.discountCodes[0]?.code ?? null,
-    customAttributes: [], poNumber: null, statusPageUrl: `https://${s.shopDomain}/orders/${o.token}`,
+    customAttributes: [], poNumber: null, canNotifyCustomer: true, cartToken: null, checkoutToken: null, dutiesIncluded: false, estimatedTaxes: false,
+    hasTimelineComment: false, merchantEditable: !o.cancelledAt, merchantEditableErrors: o.cancelledAt ? ['Order is cancelled'] : [], productNetwork: false,
+    registeredSourceUrl: null, returnStatus: 'NO_RETURN', sourceIdentifier: null, taxExempt: false, taxesIncluded: false, statusPageUrl: `https://${s.shopDomain}/orders/${o.token}`,
     subtotalLineItemsQuantity: () => t().qty, currentSubtotalLineItemsQuantity: () => t().currentQty, totalWeight: () => String(t().weight), currentTotalWeight: () => String(t().weight),
     totalPriceSet: () => bag(t().total, cur), originalTotalPriceSet: () => bag(t().total, cur), subtotalPriceSet: () => bag(t().subtotal, cur),
     totalTaxSet: () => bag(t().tax, cur), totalDiscountsSet: () => bag(t().discounts, cur), totalShippingPriceSet: () => bag(t().shipping, cur),
