@@ -35,6 +35,11 @@ test('404 not_found for unknown ids and routes', async () => {
     assert.equal(r.status, 404, p);
     assert.equal(r.json.error.type, 'not_found');
   }
+  const r = await api('DELETE', '/distributor/products');
+  assert.equal(r.status, 405);
+  assert.equal(r.json.error.type, 'method_not_allowed');
+  const bad = await api('POST', '/distributor/outlets', '[1, 2]');
+  assert.deepEqual([bad.status, bad.json.error.type], [400, 'bad_request']);
 });
 
 test('pagination: page/limit, meta {page, limit, total, totalPages}, limit <= 100', async () => {

@@ -210,3 +210,21 @@ test('bounded concurrency and flush under a flash sale', async () => {
   const emails = byTopic('orders/create').map((g) => JSON.parse(g.text).email);
   assert.ok(new Set(emails).size < emails.length, 'some returning customers');
 });
+
+test('API-created subscription: version of the creating request, includeFields, name header', async () => {
+  const rx2 = await receiver(() => 200);
+  try {
+    const r = await gql(sim.url, 'mutation($u: String!) { webhookSubscriptionCreate(topic: ORDERS_CREATE, webhookSubscription: { uri: $u, includeFields: ["id", "name", "updated_at"], name: "ezsync-orders" }) { webhookSubscription { id apiVersion { handle } includeFields } userErrors { message } } }',
+      { u: rx2.url }, { version: '2026-07' });
+    assert.equal(r.json.data.webhookSubscriptionCreate.webhookSubscription.apiVersion.handle, '2026-07');
+    const { orders: [o] } = await ctl(sim.url, 'POST', '/_sim/orders', { lines: [{ sku: 'EZ-MATCHA', quantity: 1 }] });
+    await flush();
+    assert.equal(rx2.got.length, 1);
+    const d = rx2.got[0];
+    assert.equal(d.headers['x-shopify-api-version'], '2026-07');
+    assert.equal(d.headers['x-shopify-name'], 'ezsync-orders');
+    assert.match(d.text, new RegExp(`^\\{"id":${o.legacyResourceId},"name":"#\\d+","updated_at":"[^"]+"\\}$`));
+    assert.equal(d.headers['x-shopify-hmac-sha256'], opensslHmac(SECRET, d.raw));
+    await gql(sim.url, 'mutation($id: ID!) { webhookSubscriptionDelete(id: $id) { deletedWebhookSubscriptionId userErrors { message } } }', { id: r.json.data.webhookSubscriptionCreate.webhookSubscription.id });
+  } finally { await rx2.close(); }
+});

@@ -66,7 +66,7 @@ let requests = [], reqSeq = 0;
 function record(r) { r.seq = ++reqSeq; requests.push(r); if (requests.length > 20000) requests.splice(0, requests.length - 20000); }
 
 let baseUrl = '';
-const ctxBase = () => ({ store, schema, docs, apiVersion: opts['api-version'], plan: bucket.plan, planName: PLAN_NAMES[bucket.plan], baseUrl, log, cancelDelayMs: faults.cancelDelayMs ?? 50 });
+const ctxBase = (version = opts['api-version']) => ({ store, schema, docs, apiVersion: VERSIONS.includes(version) ? version : opts['api-version'], plan: bucket.plan, planName: PLAN_NAMES[bucket.plan], baseUrl, log, cancelDelayMs: faults.cancelDelayMs ?? 50 });
 
 async function graphql(req, res, version) {
   const started = process.hrtime.bigint();
@@ -116,7 +116,7 @@ async function graphql(req, res, version) {
     return reply(200, `{"errors":[{"message":"Throttled","extensions":{"code":"THROTTLED","documentation":"https://shopify.dev/api/usage/rate-limits"}}],"extensions":{"cost":${costJSON(requested, null)}}}`, 'throttled');
   }
   bucket.available -= requested;
-  const ctx = ctxBase();
+  const ctx = ctxBase(version);
   const rootValue = op.operation === 'mutation' ? mutationRoot(ctx) : queryRoot(ctx);
   let result;
   try {

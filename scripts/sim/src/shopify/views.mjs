@@ -204,7 +204,7 @@ export function order(s, o, ctx) {
   const cur = o.currency;
   const t = () => (o._t ??= s.totals(o));
   const fs_ = s.fulfillmentStatus(o);
-  return { __typename: 'Order', id: gid('Order', o.id), legacyResourceId: o.id, name: o.name, number: o.number - 1000, email: o.email, phone: o.phone,
+  return { __typename: 'Order', id: gid('Order', o.id), legacyResourceId: o.id, name: o.name, number: o.number, email: o.email, phone: o.phone,
     createdAt: iso(o.createdAt), updatedAt: iso(o.updatedAt), processedAt: iso(o.processedAt), cancelledAt: iso(o.cancelledAt),
     cancelReason: o.cancelReason ? o.cancelReason.toUpperCase() : null, closed: !!o.closedAt, closedAt: iso(o.closedAt), confirmed: true,
     confirmationNumber: o.confirmationNumber, currencyCode: cur, presentmentCurrencyCode: cur, note: o.note, tags: o.tags, test: o.test, sourceName: o.sourceName,

@@ -150,7 +150,7 @@ export class Webhooks {
     const url = new URL(d.sub.uri);
     const headers = {
       'Content-Type': 'application/json', 'Content-Length': d.body.length, 'User-Agent': 'Shopify-Captain-Hook', Accept: '*/*',
-      'X-Shopify-Topic': d.topic, 'X-Shopify-Hmac-Sha256': sig, 'X-Shopify-Shop-Domain': this.shop, 'X-Shopify-API-Version': this.apiVersion,
+      'X-Shopify-Topic': d.topic, 'X-Shopify-Hmac-Sha256': sig, 'X-Shopify-Shop-Domain': this.shop, 'X-Shopify-API-Version': d.sub.apiVersion ?? this.apiVersion,
       'X-Shopify-Webhook-Id': d.webhookId, 'X-Shopify-Event-Id': d.eventId, 'X-Shopify-Triggered-At': triggeredAt.toISOString(),
     };
     if (d.sub.name) headers['X-Shopify-Name'] = d.sub.name;
