@@ -116,6 +116,14 @@ test('productVariants(query:"sku:…") and customers(query:"email:…")', async 
   assert.deepEqual(c.json.data.customers.nodes, [{ firstName: 'Zoë', lastName: 'Müller', defaultEmailAddress: { emailAddress: 'zoe.mueller@example.de' } }]);
 });
 
+test('application/graphql bodies and malformed JSON', async () => {
+  const r = await request('POST', `${sim.url}/admin/api/2026-10/graphql.json`, { body: '{ shop { name } }', headers: { 'Content-Type': 'application/graphql', 'X-Shopify-Access-Token': 'test-token' } });
+  assert.equal(r.json.data.shop.name, 'Demo');
+  const bad = await request('POST', `${sim.url}/admin/api/2026-10/graphql.json`, { body: '{"query": ', headers: { 'X-Shopify-Access-Token': 'test-token' } });
+  assert.equal(bad.status, 400);
+  assert.deepEqual(bad.json, { errors: { query: 'Required parameter missing or invalid' } });
+});
+
 test('unknown path -> 404, GET on graphql -> 405', async () => {
   assert.equal((await request('GET', `${sim.url}/admin/api/2026-10/graphql.json`)).status, 405);
   assert.equal((await request('GET', `${sim.url}/nope`)).status, 404);

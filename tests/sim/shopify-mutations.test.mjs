@@ -164,10 +164,21 @@ test('orderCancel returns a Job; effects (cancel, restock) arrive asynchronously
   assert.equal(again.json.data.orderCancel.orderCancelUserErrors[0].code, 'INVALID');
 });
 
-test('refundCreate requires @idempotent, replays by key, restocks', async () => {
+test('suggestedRefund + refundCreate: @idempotent, replay by key, money only via transactions, restock', async () => {
   const { orders: [o] } = await ctl(sim.url, 'POST', '/_sim/orders', { lines: [{ sku: 'EZ-COLDBREW-DARK', quantity: 3, location: 'WH-MAIN' }] });
+  const avail = (await level('EZ-COLDBREW-DARK', 'WH-MAIN')).available;
+  const sug = await gql(sim.url, `query($id: ID!, $li: [RefundLineItemInput!]!) { order(id: $id) { transactions(first: 5) { id kind amountSet { shopMoney { amount } } }
+    suggestedRefund(refundLineItems: $li) { amountSet { shopMoney { amount } } suggestedTransactions { kind gateway amountSet { shopMoney { amount } } parentTransaction { id } } } } }`,
+  { id: o.id, li: [{ lineItemId: o.lineItems[0].id, quantity: 1 }] });
+  const sr = sug.json.data.order.suggestedRefund;
+  // 18.75 + 13% HST = 21.19 (integer cents)
+  assert.equal(sr.amountSet.shopMoney.amount, '21.19');
+  const sale = sug.json.data.order.transactions[0];
+  assert.equal(sale.kind, 'SALE');
+  assert.equal(sr.suggestedTransactions[0].parentTransaction.id, sale.id);
   const R = `mutation($input: RefundInput!, $key: String!) { refundCreate(input: $input) @idempotent(key: $key) { refund { id totalRefundedSet { shopMoney { amount } } } order { displayFinancialStatus } userErrors { field message } } }`;
-  const input = { orderId: o.id, refundLineItems: [{ lineItemId: o.lineItems[0].id, quantity: 1, restockType: 'CANCEL', locationId: locs['WH-MAIN'] }] };
+  const input = { orderId: o.id, refundLineItems: [{ lineItemId: o.lineItems[0].id, quantity: 1, restockType: 'CANCEL', locationId: locs['WH-MAIN'] }],
+    transactions: [{ orderId: o.id, parentId: sale.id, gateway: 'shopify_payments', kind: 'REFUND', amount: sr.suggestedTransactions[0].amountSet.shopMoney.amount }] };
   const noKey = await gql(sim.url, 'mutation($input: RefundInput!) { refundCreate(input: $input) { userErrors { message } } }', { input });
   assert.equal(noKey.json.errors[0].extensions.code, 'IDEMPOTENCY_KEY_REQUIRED');
   const key = uuid();
@@ -175,11 +186,16 @@ test('refundCreate requires @idempotent, replays by key, restocks', async () => 
   const b = await gql(sim.url, R, { input, key });
   assert.deepEqual(a.json.data.refundCreate.userErrors, []);
   assert.equal(a.json.data.refundCreate.refund.id, b.json.data.refundCreate.refund.id);
-  // 18.75 + 13% HST = 21.19 (integer cents)
   assert.equal(a.json.data.refundCreate.refund.totalRefundedSet.shopMoney.amount, '21.19');
   assert.equal(a.json.data.refundCreate.order.displayFinancialStatus, 'PARTIALLY_REFUNDED');
+  assert.equal((await level('EZ-COLDBREW-DARK', 'WH-MAIN')).available, avail + 1, 'CANCEL restock returns the unit');
   const st = await ctl(sim.url, 'GET', '/_sim/state');
   assert.equal(st.orders.find((x) => x.id === o.id).refunds.length, 1, 'created once');
+  // without transactions: restock/record only, no money moves
+  const c = await gql(sim.url, R, { key: uuid(), input: { orderId: o.id, refundLineItems: [{ lineItemId: o.lineItems[0].id, quantity: 1, restockType: 'NO_RESTOCK' }] } });
+  assert.equal(c.json.data.refundCreate.refund.totalRefundedSet.shopMoney.amount, '0.00');
+  const over = await gql(sim.url, R, { key: uuid(), input: { orderId: o.id, refundLineItems: [{ lineItemId: o.lineItems[0].id, quantity: 2 }] } });
+  assert.equal(over.json.data.refundCreate.userErrors[0].field.at(-1), 'quantity');
 });
 
 test('tagsAdd and metafieldsSet are visible in /_sim/state and GraphQL', async () => {

@@ -88,7 +88,9 @@ async function graphql(req, res, version) {
     return reply(st, JSON.stringify({ errors: st === 503 ? 'Service Unavailable' : 'Internal Server Error' }), 'fault_5xx');
   }
   let body;
-  try { body = JSON.parse((await readBody(req)).toString('utf8') || '{}'); } catch { return reply(400, '{"errors":{"query":"Required parameter missing or invalid"}}', 'bad_request'); }
+  const rawReq = (await readBody(req)).toString('utf8');
+  if (/^application\/graphql/i.test(req.headers['content-type'] ?? '')) body = { query: rawReq };
+  else { try { body = JSON.parse(rawReq || '{}'); } catch { return reply(400, '{"errors":{"query":"Required parameter missing or invalid"}}', 'bad_request'); } }
   if (typeof body.query !== 'string' || !body.query.trim()) return reply(400, '{"errors":{"query":"Required parameter missing or invalid"}}', 'bad_request');
   rec.query = body.query.length > 4000 ? body.query.slice(0, 4000) + '…' : body.query;
   rec.variables = body.variables ?? null; rec.operationName = body.operationName ?? null;

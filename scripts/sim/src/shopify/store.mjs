@@ -562,7 +562,7 @@ export class Store {
     }
     let refundObj = null;
     if (refund && o.financialStatus !== 'pending') {
-      refundObj = this.makeRefund(o, rli.map((r) => ({ line: r.line, quantity: r.quantity, restockType: restock ? 'CANCEL' : 'NO_RESTOCK', locationId: r.locationId })), { fullShipping: true, note: 'Order cancelled' }, t);
+      refundObj = this.makeRefund(o, rli.map((r) => ({ line: r.line, quantity: r.quantity, restockType: restock ? 'CANCEL' : 'NO_RESTOCK', locationId: r.locationId })), { fullShipping: true, note: 'Order cancelled', transactions: 'full' }, t);
       o.financialStatus = 'refunded';
     } else if (o.financialStatus === 'pending' || o.financialStatus === 'authorized') o.financialStatus = 'voided';
     this.touchOrder(o, t);
@@ -583,9 +583,11 @@ export class Store {
       return { id: this.newId(), lineItemId: l.id, quantity: it.quantity, restockType: it.restockType, locationId: it.locationId ?? null, subtotalCents: s, taxCents: lt };
     });
     const ship = fullShipping ? o.shippingLines.reduce((s, x) => s + x.priceCents, 0) - o.refundIds.reduce((s, id) => s + this.refunds.get(id).shippingCents, 0) : shippingCents;
-    const amount = transactions ? transactions.reduce((s, x) => s + toCents(x.amount), 0) : sub + tax + ship;
+    // refundCreate moves money only through `transactions` (no transactions = restock/record only);
+    // orderCancel with a refund method refunds everything (transactions === 'full').
+    const amount = transactions === 'full' ? sub + tax + ship : (transactions ?? []).reduce((s, x) => s + toCents(x.amount), 0);
     const r = { id: this.newId(), orderId: o.id, note, createdAt: t, processedAt: t, refundLineItems: rlis, shippingCents: ship, amountCents: amount,
-      transactions: amount > 0 ? [{ id: this.newId(), kind: 'refund', status: 'success', gateway: transactions?.[0]?.gateway ?? 'shopify_payments', amountCents: amount, createdAt: t }] : [] };
+      transactions: amount > 0 ? [{ id: this.newId(), kind: 'refund', status: 'success', gateway: Array.isArray(transactions) ? transactions[0]?.gateway ?? 'shopify_payments' : 'shopify_payments', amountCents: amount, createdAt: t }] : [] };
     this.refunds.set(r.id, r);
     o.refundIds.push(r.id);
     return r;
@@ -621,9 +623,9 @@ export class Store {
       }
     }
     const shippingCents = input.shipping?.fullRefund ? undefined : (input.shipping?.shippingRefundAmount ? toCents(input.shipping.shippingRefundAmount.amount) : 0);
-    const r = this.makeRefund(o, items, { fullShipping: !!input.shipping?.fullRefund, shippingCents, note: input.note ?? null, transactions: input.transactions?.length ? input.transactions : null }, t);
+    const r = this.makeRefund(o, items, { fullShipping: !!input.shipping?.fullRefund, shippingCents, note: input.note ?? null, transactions: input.transactions ?? [] }, t);
     const tot = this.totals(o);
-    o.financialStatus = tot.refunded >= tot.total ? 'refunded' : 'partially_refunded';
+    if (tot.refunded > 0) o.financialStatus = tot.refunded >= tot.total ? 'refunded' : 'partially_refunded';
     this.touchOrder(o, t);
     this.emit('refunds/create', rest.refund(this, r), ev);
     this.emit('orders/updated', rest.order(this, o), ev);

@@ -239,7 +239,48 @@ export function order(s, o, ctx) {
     refunds: (args) => firstN(o.refundIds.map((id) => refund(s, s.refunds.get(id), ctx)), args),
     discountApplications: (args) => connection(o.discountApplications, args, ctx, (d) => ({ __typename: 'DiscountCodeApplication', code: d.code, allocationMethod: 'ACROSS',
       targetSelection: 'ALL', targetType: 'LINE_ITEM', index: 0, value: { __typename: 'PricingPercentageValue', percentage: Number(d.value) } }), (d) => d.code),
+    transactions: (args) => firstN(transactions(s, o), args),
+    suggestedRefund: (args) => suggestedRefund(s, o, args, ctx),
     ...metafieldsOf(o, ctx) };
+}
+
+// The order's sale plus its refunds, as OrderTransaction views (the sale id is derived from the order id).
+function saleTxnId(o) { return (BigInt(o.id) + 7n).toString(); }
+function txn(id, kind, status, cents, at, cur, parent = null) {
+  return { __typename: 'OrderTransaction', id: gid('OrderTransaction', id), kind, status, gateway: 'shopify_payments', formattedGateway: 'Shopify Payments',
+    amountSet: bag(cents, cur), createdAt: iso(at), processedAt: iso(at), test: false, errorCode: null, manualPaymentGateway: false, manuallyCapturable: false,
+    multiCapturable: false, fees: [], accountNumber: '•••• 4242', parentTransaction: parent, paymentId: `sim-${id}` };
+}
+function transactions(s, o) {
+  const cur = o.currency;
+  if (o.financialStatus === 'pending') return [];
+  const sale = txn(saleTxnId(o), 'SALE', 'SUCCESS', s.totals(o).total, o.processedAt, cur);
+  const refunds = o.refundIds.flatMap((id) => s.refunds.get(id).transactions.map((t) => txn(t.id, 'REFUND', 'SUCCESS', t.amountCents, t.createdAt, cur, sale)));
+  return [sale, ...refunds];
+}
+function suggestedRefund(s, o, args, ctx) {
+  const cur = o.currency;
+  const t = s.totals(o);
+  let sub = 0, tax = 0, disc = 0;
+  const items = (args.refundLineItems ?? []).map((r) => {
+    const l = o.lineItems.find((x) => x.id === parseGid(r.lineItemId, 'LineItem'));
+    if (!l) throw gqlError(`Line item ${r.lineItemId} does not exist`, 'BAD_REQUEST');
+    const q = Math.min(r.quantity, l.quantity - l.refundedQty);
+    const d = Math.round((l.discountCents * q) / l.quantity), x = Math.round((l.taxCents * q) / l.quantity);
+    sub += l.priceCents * q - d; tax += x; disc += d;
+    return { id: null, quantity: q, restockType: r.restockType ?? 'NO_RESTOCK', restocked: false, location: null, lineItem: lineItem(s, o, l, ctx),
+      priceSet: bag(l.priceCents, cur), subtotalSet: bag(l.priceCents * q - d, cur), totalTaxSet: bag(x, cur) };
+  });
+  const shippingLeft = t.shipping - o.refundIds.reduce((a, id) => a + s.refunds.get(id).shippingCents, 0);
+  const ship = args.suggestFullRefund || args.refundShipping ? shippingLeft : args.shippingAmount ? Math.min(shippingLeft, Math.round(Number(args.shippingAmount) * 100)) : 0;
+  if (args.suggestFullRefund) { sub = t.currentSubtotal; tax = t.currentTax; }
+  const maxRefundable = Math.max(0, t.received - t.refunded);
+  const amount = Math.min(maxRefundable, sub + tax + ship);
+  return { amountSet: bag(amount, cur), subtotalSet: bag(sub, cur), discountedSubtotalSet: bag(sub, cur), totalTaxSet: bag(tax, cur), totalCartDiscountAmountSet: bag(0, cur),
+    totalDutiesSet: bag(0, cur), maximumRefundableSet: bag(maxRefundable, cur), refundDuties: [], refundLineItems: items, suggestedRefundMethods: [],
+    shipping: { amountSet: bag(ship, cur), maximumRefundableSet: bag(shippingLeft, cur), taxSet: bag(0, cur) },
+    suggestedTransactions: amount > 0 ? [{ gateway: 'shopify_payments', formattedGateway: 'Shopify Payments', kind: 'SUGGESTED_REFUND', accountNumber: '•••• 4242', paymentDetails: null,
+      amountSet: bag(amount, cur), maximumRefundableSet: bag(maxRefundable, cur), parentTransaction: transactions(s, o)[0] ?? null }] : [] };
 }
 function shippingLine(x, cur) {
   return { __typename: 'ShippingLine', id: gid('ShippingLine', x.id), title: x.title, code: x.code, source: x.source, carrierIdentifier: null, custom: false,
