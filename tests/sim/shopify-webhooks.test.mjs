@@ -4,6 +4,7 @@ import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { startSim, gql, ctl, receiver, waitFor, sleep } from './helpers.mjs';
+import { stringify, parse } from '../../scripts/sim/src/lib/json.mjs';
 
 const SECRET = 'shpss_testsecret';
 // Independent HMAC: openssl, not node:crypto.
@@ -31,6 +32,10 @@ const byTopic = (t) => rx.got.filter((g) => g.headers['x-shopify-topic'] === t);
 test('HMAC test vector: openssl and the simulator agree', async () => {
   const body = '{"id":820982911946154508,"name":"#1001"}';
   assert.equal(opensslHmac(SECRET, body), 'Cpb1s9hB/iaH7ZiOZWOsSo6eDk862X7MR244j1d+m+k=');
+  // the simulator's lossless serializer writes exactly this body, and reads it back exactly
+  assert.equal(stringify({ id: 820982911946154508n, name: '#1001' }), body);
+  assert.equal(parse(body).id, 820982911946154508n);
+  assert.notEqual(JSON.stringify(JSON.parse(body)), body, 'plain JSON.parse would lose the id');
   const r = await fetch(`${sim.url}/_sim/webhooks/sign`, { method: 'POST', body });
   assert.equal((await r.json()).hmac, 'Cpb1s9hB/iaH7ZiOZWOsSo6eDk862X7MR244j1d+m+k=');
 });
@@ -54,6 +59,7 @@ test('orders/create: all headers, valid signature, int64 ids exact in the raw bo
   assert.ok(BigInt(o.legacyResourceId) > 2n ** 53n);
   for (const li of o.lineItems) assert.ok(d.text.includes(`"id":${li.id.split('/').pop()},`), 'line item id exact');
   const p = JSON.parse(d.text);
+  assert.equal(parse(d.text).id, BigInt(o.legacyResourceId));
   assert.equal(p.admin_graphql_api_id, o.id);
   assert.equal(p.customer.first_name, 'Zoë');
   assert.equal(p.shipping_address.address1, 'Schönhauser Allee 36');
@@ -227,4 +233,20 @@ test('API-created subscription: version of the creating request, includeFields, 
     assert.equal(d.headers['x-shopify-hmac-sha256'], opensslHmac(SECRET, d.raw));
     await gql(sim.url, 'mutation($id: ID!) { webhookSubscriptionDelete(id: $id) { deletedWebhookSubscriptionId userErrors { message } } }', { id: r.json.data.webhookSubscriptionCreate.webhookSubscription.id });
   } finally { await rx2.close(); }
+});
+
+test('reset while deliveries are in flight: flush still resolves, old deliveries are dropped', async () => {
+  const slow = await receiver(async () => { await sleep(150); return 200; });
+  const s = await startSim('shopify', ['--port', '0', '--webhook-url', slow.url]);
+  try {
+    await ctl(s.url, 'POST', '/_sim/orders', { count: 3 });
+    await sleep(30);
+    await ctl(s.url, 'POST', '/_sim/reset');
+    await sleep(300);
+    await ctl(s.url, 'POST', '/_sim/orders', { lines: [{ sku: 'EZ-MATCHA', quantity: 1 }] });
+    const f = await ctl(s.url, 'POST', '/_sim/webhooks/flush?timeoutMs=5000');
+    assert.deepEqual(f, { flushed: true, pending: 0 });
+    const topics = (await ctl(s.url, 'GET', '/_sim/webhooks')).deliveries.map((d) => d.topic);
+    assert.equal(topics.filter((t) => t === 'orders/create').length, 1, 'only the post-reset order is logged');
+  } finally { await s.stop(); await slow.close(); }
 });

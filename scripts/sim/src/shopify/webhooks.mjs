@@ -16,7 +16,7 @@ export class Webhooks {
   constructor({ secret, shop, apiVersion, store, webhookUrl, log, concurrency = 8 }) {
     Object.assign(this, { secret, shop, apiVersion, store, log });
     this.cliSub = webhookUrl ? { id: 'cli', topic: '*', uri: webhookUrl, source: 'cli', includeFields: [], failures: 0 } : null;
-    this.concurrency = concurrency;
+    this.concurrency = this.defaultConcurrency = concurrency;
     this.agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
     this.httpsAgent = new https.Agent({ keepAlive: true, maxSockets: concurrency, rejectUnauthorized: false });
     this.rng = prng(7);
@@ -25,10 +25,12 @@ export class Webhooks {
   reset() {
     for (const t of this.timers ?? []) clearTimeout(t);
     this.timers = new Set();
-    this.queue = []; this.inflight = 0; this.pending = 0; this.log_ = []; this.seq = 0; this.windows = new Map();
+    this.gen = (this.gen ?? 0) + 1; // deliveries of an older generation are dropped after a reset
+    this.queue = []; this.pending = 0; this.inflight ??= 0; this.log_ = []; this.seq = 0; this.windows = new Map();
     this.global = { mode: 'normal', delayMs: 0, window: 5, windowMs: 200, retryFactor: 1000 };
     this.perSub = new Map();
     this.connectTimeoutMs = 1000; this.responseTimeoutMs = 5000;
+    if (this.defaultConcurrency) { this.concurrency = this.defaultConcurrency; this.agent.maxSockets = this.concurrency; }
     this.waiters = [];
     if (this.cliSub) this.cliSub.failures = 0;
   }
@@ -76,7 +78,7 @@ export class Webhooks {
         for (const k of sub.includeFields) if (k in payload) p[k] = payload[k];
         body = stringify(p);
       }
-      const d = { topic, sub, body: Buffer.from(body), eventId, webhookId: crypto.randomUUID(), attempt: 0, triggeredAt: new Date() };
+      const d = { topic, sub, body: Buffer.from(body), eventId, webhookId: crypto.randomUUID(), attempt: 0, triggeredAt: new Date(), gen: this.gen };
       this.pending++;
       this.route(d);
     }
@@ -124,6 +126,7 @@ export class Webhooks {
     const triggeredAt = d.attempt === 1 ? d.triggeredAt : new Date();
     const rec = await this.post(d, triggeredAt, false);
     if (m.mode === 'duplicate' && d.attempt === 1) await this.post(d, triggeredAt, true);
+    if (d.gen !== this.gen) return;
     const ok = rec.status >= 200 && rec.status < 300;
     const sub = d.sub;
     if (ok) sub.failures = 0; else sub.failures = (sub.failures ?? 0) + 1;
@@ -141,6 +144,7 @@ export class Webhooks {
     this.done();
   }
   done() {
+    if (this.pending <= 0) return;
     this.pending--;
     if (this.pending === 0) { const w = this.waiters; this.waiters = []; for (const f of w) f(); }
   }
