@@ -51,7 +51,7 @@ export function parse(text) {
       let j = i + 1;
       while (j < n && /[0-9.eE+\-]/.test(text[j])) j++;
       const tok = text.slice(i, j);
-      if (/^-?\d+$/.test(tok) && !Number.isSafeInteger(Number(tok))) out += `"\u0000big:${tok}"`;
+      if (/^-?\d+$/.test(tok) && !Number.isSafeInteger(Number(tok))) out += `"\\u0000big:${tok}"`;
       else out += tok;
       i = j; continue;
     }
