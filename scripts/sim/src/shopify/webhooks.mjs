@@ -10,6 +10,7 @@ import { topicToRest } from './roots.mjs';
 import { prng } from '../lib/seed.mjs';
 
 export const RETRY_COUNT = 8;
+const BODIES_KEPT = 2000;
 export const RETRY_BASE_MS = 60000; // retry n waits 60 s × 2^(n-1): 8 retries ≈ 4.25 h, compressed by retryFactor
 
 export class Webhooks {
@@ -161,6 +162,8 @@ export class Webhooks {
     const rec = { seq: ++this.seq, topic: d.topic, webhookId: d.webhookId, eventId: d.eventId, subscriptionId: d.sub.id === 'cli' ? 'cli' : `gid://shopify/WebhookSubscription/${d.sub.id}`,
       uri: d.sub.uri, attempt: d.attempt, duplicate, status: null, error: null, latencyMs: null, triggeredAt: triggeredAt.toISOString(), sentAt: new Date().toISOString(), bodyBytes: d.body.length, body: d.body };
     this.log_.push(rec);
+    const old = this.log_[this.log_.length - 1 - BODIES_KEPT];
+    if (old) old.body = null; // bodies only for the most recent deliveries (memory under flash sales)
     if (this.log_.length > 20000) this.log_.splice(0, this.log_.length - 20000);
     return new Promise((resolve) => {
       let finished = false;
