@@ -75,7 +75,8 @@ $(BUILD)/version.h: FORCE
 	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
 FORCE:
 
-$(MAIN_OBJ): $(BUILD)/version.h
+# Order-only: the header must exist first; -MMD then tracks who really includes it.
+$(LIB_OBJS) $(MAIN_OBJ): | $(BUILD)/version.h
 
 $(BUILD)/%.o: src/%.c
 	@mkdir -p $(dir $@)

@@ -12,9 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef EZ_VERSION
-#define EZ_VERSION "unknown"
-#endif
+#include "version.h" /* generated: EZ_VERSION from git describe */
 
 static int path_matches(const char *pattern, const char *path)
 {

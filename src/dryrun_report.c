@@ -287,8 +287,8 @@ void dryrun_report_add(struct dryrun_report *r, struct dryrun_entry *e)
     }
     if (r->o.diff) {
         if (print_diff(e, stdout)) r->changed++;
-    } else if (!r->o.json && !r->o.quiet && !r->o.expect) {
-        print_text(e, stdout);
+    } else if (!r->o.json && !r->o.quiet && !r->o.expect && strcmp(e->status, "no rule") != 0) {
+        print_text(e, stdout); /* events no rule handles are only counted */
     }
 }
 

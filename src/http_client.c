@@ -13,9 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
-#ifndef EZ_VERSION
-#define EZ_VERSION "dev"
-#endif
+#include "version.h" /* generated: EZ_VERSION from git describe */
 
 struct sockctx {
     struct event *ev;

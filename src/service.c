@@ -27,6 +27,7 @@
 /* How long a stopping service keeps serving the connections it already has, so that requests
  * in flight when SIGTERM arrived get their reply (and their commit). */
 #define SERVICE_DRAIN_MS 250
+#define SERVICE_LOOP_BUSY_MS 250
 
 /* The engine has let every job with a response in flight journal it (they resume after the
  * restart); what remains is the listeners' short drain window. */
@@ -223,6 +224,11 @@ int service_run(struct service *svc)
         fprintf(stderr, "ezsync: %s\n", err);
         return EXIT_RUNTIME;
     }
+    /* This connection belongs to the event loop (engine, pollers, rules' idmap/kv): a lock held
+     * by someone else must not freeze the loop for SQLite's default wait. The ingest writer
+     * thread's commits take milliseconds; a longer hold fails the step, which the engine
+     * retries. */
+    store_set_busy_timeout(svc->store, SERVICE_LOOP_BUSY_MS);
     if (rules_open(&svc->rules, svc->cfg, err, sizeof err)) {
         log_error("cannot load rules", "error", err);
         fprintf(stderr, "ezsync: %s\n", err);
@@ -251,7 +257,11 @@ int service_run(struct service *svc)
         log_error("cannot watch the rules directory");
         goto done;
     }
-    if (start_engine(svc) || start_listeners(svc)) goto done;
+    if (start_engine(svc)) {
+        rc = svc->remotes ? EXIT_RUNTIME : EXIT_USAGE; /* no remotes: a configuration error */
+        goto done;
+    }
+    if (start_listeners(svc)) goto done;
     log_info("ezsync started", "store", svc->cfg->store_path, "listen",
              svc->ingest->listener.addr);
     if (event_base_dispatch(svc->base) < 0) {

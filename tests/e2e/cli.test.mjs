@@ -5,6 +5,7 @@ import { spawnSync, spawn, execSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { start } from './lib.mjs';
 
 const BIN = process.env.EZSYNC_BIN || path.resolve('ezsync');
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
@@ -97,21 +98,24 @@ test('serve on a corrupt database exits 1 with a clear error', () => {
 });
 
 test('serve stops cleanly on SIGTERM with exit 0', async () => {
+  const svc = await start();
+  try {
+    const { code } = await svc.stop('SIGTERM');
+    assert.equal(code, 0, svc.logs());
+    assert.match(svc.logs(), /ezsync stopped/);
+  } finally {
+    svc.cleanup();
+  }
+});
+
+test('serve without the Shopify or OrderEZ settings exits 2 naming them', () => {
   const d = tmpdir();
   fs.writeFileSync(path.join(d, 'c.lua'),
     `return { store = { path = ${JSON.stringify(path.join(d, 'x.db'))} }, rules = { dir = ${JSON.stringify(path.join(ROOT, 'rules'))} },
               server = { listen = "127.0.0.1:0", admin_listen = "127.0.0.1:0" } }`);
-  const p = spawn(BIN, ['serve', '-c', path.join(d, 'c.lua')], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  p.stderr.on('data', (b) => { err += b; });
-  await new Promise((res, rej) => {
-    const t = setTimeout(() => rej(new Error('no start: ' + err)), 10000);
-    const iv = setInterval(() => { if (/ezsync started/.test(err)) { clearInterval(iv); clearTimeout(t); res(); } }, 20);
-  });
-  p.kill('SIGTERM');
-  const code = await new Promise((res) => p.on('exit', (c) => res(c)));
-  assert.equal(code, 0, err);
-  assert.match(err, /stopped/);
+  const r = run(['serve', '-c', path.join(d, 'c.lua')]);
+  assert.equal(r.code, 2, r.err);
+  assert.match(r.err, /shopify\.access_token/);
 });
 
 test('README configuration reference matches the option table', () => {

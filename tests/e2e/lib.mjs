@@ -12,6 +12,12 @@ export const BIN = process.env.EZSYNC_BIN || new URL('../../build/ezsync', impor
 export const SHOP = 'e2e-test.myshopify.com';
 export const SECRET = 'shpss_e2e_webhook_secret_value';
 export const ADMIN_TOKEN = 'e2e-admin-token-value-0123456789';
+export const ACCESS_TOKEN = 'shpat_e2e_access_token_value';
+export const ORDEREZ_TOKEN = 'oez_e2e_bearer_token_value';
+export const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
+// Where outbound calls go when a test does not start simulators: the discard port, which
+// refuses connections (the engine retries; nothing leaves the machine).
+const NOWHERE = 'http://127.0.0.1:9';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -43,12 +49,26 @@ function configText(dir, opts) {
     opts.adminToken === null ? '' : '    admin_token = env "EZSYNC_ADMIN_TOKEN",',
     '  },',
     `  store = { path = ${lua(opts.db)} },`,
+    `  rules = { dir = ${lua(opts.rulesDir ?? join(ROOT, 'rules'))} },`,
     '  shopify = {',
     `    shop = ${lua(opts.shop ?? SHOP)},`,
+    `    endpoint = ${lua(opts.shopifyUrl ?? NOWHERE)},`,
+    '    access_token = env "SHOPIFY_ACCESS_TOKEN",',
     '    webhook_secret = env "SHOPIFY_WEBHOOK_SECRET",',
     '    previous_webhook_secret = env("SHOPIFY_PREVIOUS_WEBHOOK_SECRET", false),',
+    `    plan_restore_rate = ${lua(opts.shopifyRestore ?? 100)},`,
     '  },',
+    '  orderez = {',
+    `    base_url = ${lua(opts.orderezUrl ?? NOWHERE)},`,
+    '    token = env "ORDEREZ_TOKEN",',
+    `    rate = ${lua(opts.orderezRate ?? 10)}, burst = ${lua(opts.orderezBurst ?? 20)},`,
+    '  },',
+    // pollers off unless a test asks: they would poll the discard port
+    `  poller = { orderez_interval_ms = ${lua(opts.orderezPollMs ?? 0)}, shopify_interval_ms = ${lua(opts.shopifyPollMs ?? 0)} },`,
+    `  engine = { concurrency = ${lua(opts.concurrency ?? 16)}, retry_base_ms = ${lua(opts.retryBaseMs ?? 500)},`
+      + ` retry_cap_ms = ${lua(opts.retryCapMs ?? 300000)}, max_attempts = ${lua(opts.maxAttempts ?? 12)} },`,
     `  log = { level = ${lua(opts.logLevel ?? 'info')} },`,
+    opts.extra ?? '',
     '}',
   ];
   return lines.join('\n') + '\n';
@@ -62,7 +82,7 @@ export async function start(opts = {}) {
   const ready = join(dir, `ready-${Date.now()}-${Math.random().toString(16).slice(2)}.json`);
   writeFileSync(conf, configText(dir, { ...opts, db }));
   const env = { ...process.env, SHOPIFY_WEBHOOK_SECRET: opts.secret ?? SECRET,
-    EZSYNC_ADMIN_TOKEN: ADMIN_TOKEN };
+    EZSYNC_ADMIN_TOKEN: ADMIN_TOKEN, SHOPIFY_ACCESS_TOKEN: ACCESS_TOKEN, ORDEREZ_TOKEN: ORDEREZ_TOKEN };
   if (opts.previousSecret) env.SHOPIFY_PREVIOUS_WEBHOOK_SECRET = opts.previousSecret;
   else delete env.SHOPIFY_PREVIOUS_WEBHOOK_SECRET;
   const proc = spawn(BIN, ['serve', '-c', conf, '--ready-file', ready], { env,
