@@ -162,7 +162,7 @@ static void put_subject(struct sbuf *b, const char *subject)
         sb_put(b, clean, len);
     } else {
         for (size_t off = 0, first = 1; off < len; first = 0) {
-            size_t k = utf8_cut(clean + off, len - off, 45); /* 45 bytes -> 60 base64 chars */
+            size_t k = utf8_cut(clean + off, len - off, 39); /* 52 chars: lines stay <= 76 */
             char *enc = b64((const unsigned char *)clean + off, k);
             if (!first) sb_puts(b, "\r\n ");
             sb_puts(b, "=?UTF-8?B?");
