@@ -96,8 +96,9 @@ int notify_new(struct notify **out, struct event_base *base, struct http_client 
     }
     double rate = o->rate > 0 ? o->rate : 1;
     for (int ch = 0; ch < CH_N; ch++) {
-        struct ratelimit_opts ro = { RATELIMIT_TOKEN, ch == CH_SLACK ? "slack" : "smtp", rate, 5,
-                                     0, NULL, NULL };
+        struct ratelimit_opts ro = { .kind = RATELIMIT_TOKEN,
+                                     .name = ch == CH_SLACK ? "slack" : "smtp",
+                                     .rate = rate, .burst = 5 };
         if (ratelimit_new(&n->rl[ch], base, &ro)) goto fail;
     }
     *out = n;

@@ -27,6 +27,7 @@ static const char *THROTTLED_BODY =
 
 struct got {
     int done;
+    double t;
     enum remote_class cls;
     long status;
     char error[512];
@@ -36,6 +37,7 @@ static void on_done(void *ud, const struct remote_result *r)
 {
     struct got *g = ud;
     g->done++;
+    g->t = testsrv_now();
     g->cls = r->cls;
     g->status = r->status;
     snprintf(g->error, sizeof g->error, "%s", r->error ? r->error : "");
@@ -261,6 +263,24 @@ static void test_transport_error_is_transient(void **state)
     event_base_free(base);
 }
 
+/* Copies of a document never seen are not all admitted on a guess: the first goes out, the
+ * others wait for its answer (and its requestedQueryCost). */
+static void test_unknown_document_probed_once(void **state)
+{
+    (void)state;
+    struct testsrv_canned c[] = { { 200, NULL, OK_BODY } };
+    struct fx *f = fx_new(c, 1, 0);
+    struct got g[3] = { { 0 } };
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(shopify_graphql(f->s, Q, RATELIMIT_ORDERS, NULL, on_done, &g[i]), 0);
+    assert_true(testsrv_run_until(f->base, &g[2].done, 3000));
+    assert_int_equal(f->srv.nreq, 3);
+    for (int i = 0; i < 3; i++) assert_int_equal(g[i].cls, REMOTE_OK);
+    assert_true(f->srv.reqs[1].t >= g[0].t && f->srv.reqs[2].t >= g[0].t);
+    assert_int_equal(shopify_pending(f->s), 0);
+    fx_free(f);
+}
+
 static void test_free_cancels_pending(void **state)
 {
     (void)state;
@@ -296,6 +316,7 @@ int main(void)
         cmocka_unit_test(test_classification),
         cmocka_unit_test(test_http_429_resent_after_retry_after),
         cmocka_unit_test(test_transport_error_is_transient),
+        cmocka_unit_test(test_unknown_document_probed_once),
         cmocka_unit_test(test_free_cancels_pending),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
