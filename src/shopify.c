@@ -29,6 +29,7 @@ struct sh_call {
     double cost;                /* what it is (or will be) admitted with */
     int prio;
     int tries;
+    uint64_t seq;               /* send order, to spot answers that arrive out of order */
     int probe;                  /* first call of a document whose cost is not known yet */
     struct sh_call *park_next;  /* parked until the probe of its document answers */
     remote_done_fn cb;
@@ -49,6 +50,7 @@ struct shopify {
     int closing;
     struct learned learned[LEARN_SLOTS];
     uint64_t probing[MAX_PROBES];
+    uint64_t sent_seq, applied_seq;
     struct sh_call *parked;
 };
 
@@ -289,8 +291,15 @@ static void on_http(void *ud, const struct http_response *res)
     else if (json_is_string(errors)) msg = json_string_value(errors);
     int throttled = strcmp(code, "THROTTLED") == 0;
     int too_costly = strcmp(code, "MAX_COST_EXCEEDED") == 0;
-    if (have_st) ratelimit_cost_settle(s->rl, c->cost, &st, -1, throttled);
-    else ratelimit_cost_settle(s->rl, c->cost, NULL, too_costly || throttled ? 0 : actual, throttled);
+    /* Parallel connections answer out of order: a throttleStatus older than one already
+     * mirrored would forget the charges in between, so such an answer only settles its own
+     * cost (THROTTLED: nothing was charged). */
+    if (have_st && c->seq > s->applied_seq) {
+        s->applied_seq = c->seq;
+        ratelimit_cost_settle(s->rl, c->cost, &st, -1, throttled);
+    } else {
+        ratelimit_cost_settle(s->rl, c->cost, NULL, too_costly || throttled ? 0 : actual, throttled);
+    }
     if (requested > 0) {
         learned_put(s, c->doc, requested);
         c->cost = requested;
@@ -351,6 +360,7 @@ static void on_admitted(void *ud, int admitted)
             call_finish(c, REMOTE_TRANSIENT, 0, NULL, 0, "out of memory");
         return;
     }
+    c->seq = ++c->s->sent_seq;
     struct http_request req = { "POST", c->s->url, c->s->headers, c->body, c->body_len,
                                 c->s->timeout_ms };
     if (http_client_send(c->s->http, &req, on_http, c)) {
