@@ -15,6 +15,8 @@
 
 #include "version.h" /* generated: EZ_VERSION from git describe */
 
+#define HTTP_CLIENT_SMTP_REPLY_S 3L
+
 struct sockctx {
     struct event *ev;
     struct sockctx *prev, *next;
@@ -440,6 +442,10 @@ int http_client_send_mail(struct http_client *c, const struct http_mail *m, http
     curl_easy_setopt(e, CURLOPT_READFUNCTION, read_cb);
     curl_easy_setopt(e, CURLOPT_READDATA, x);
     curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)m->payload_len);
+    /* libcurl waits for the reply to the final "." (and to QUIT) with a blocking poll even in
+     * a multi (curl issue #8555, docs/TODO "More non-blocking"): cap each reply wait so a slow
+     * mail server can stall the loop for a bounded time only. */
+    curl_easy_setopt(e, CURLOPT_SERVER_RESPONSE_TIMEOUT, HTTP_CLIENT_SMTP_REPLY_S);
     if (m->username) {
         curl_easy_setopt(e, CURLOPT_USERNAME, m->username);
         curl_easy_setopt(e, CURLOPT_PASSWORD, m->password ? m->password : "");

@@ -96,8 +96,9 @@ int notify_new(struct notify **out, struct event_base *base, struct http_client 
     }
     double rate = o->rate > 0 ? o->rate : 1;
     for (int ch = 0; ch < CH_N; ch++) {
-        struct ratelimit_opts ro = { RATELIMIT_TOKEN, ch == CH_SLACK ? "slack" : "smtp", rate, 5,
-                                     0, NULL, NULL };
+        struct ratelimit_opts ro = { .kind = RATELIMIT_TOKEN,
+                                     .name = ch == CH_SLACK ? "slack" : "smtp",
+                                     .rate = rate, .burst = 5 };
         if (ratelimit_new(&n->rl[ch], base, &ro)) goto fail;
     }
     *out = n;
@@ -162,7 +163,7 @@ static void put_subject(struct sbuf *b, const char *subject)
         sb_put(b, clean, len);
     } else {
         for (size_t off = 0, first = 1; off < len; first = 0) {
-            size_t k = utf8_cut(clean + off, len - off, 45); /* 45 bytes -> 60 base64 chars */
+            size_t k = utf8_cut(clean + off, len - off, 39); /* 52 chars: lines stay <= 76 */
             char *enc = b64((const unsigned char *)clean + off, k);
             if (!first) sb_puts(b, "\r\n ");
             sb_puts(b, "=?UTF-8?B?");

@@ -20,6 +20,8 @@
 #define RECOVER_STEP 0.05             /* of the configured rate */
 #define CEILING_HEADROOM 0.95         /* recover to 95 % of the rate that drew the last 429 */
 #define CEILING_TTL_S 600.0           /* then probe the configured rate again */
+#define HOLD_AFTER_429_S 5.0          /* no increase this soon after a 429 */
+#define RECOVER_INTERVAL_S 2.0        /* at most one step up per interval */
 
 struct waiter {
     double cost;
@@ -43,7 +45,8 @@ struct ratelimit {
     double blocked_until;           /* Retry-After: nothing is admitted before this */
     double inflight;                /* cost kind: admitted, not yet settled */
     double ceiling, ceiling_at;     /* token kind: the rate that drew the last 429 */
-    double last_decrease;
+    double last_decrease, last_increase;
+    double headroom_s;
     unsigned success_run;
     ratelimit_clock_fn clock;
     void *clock_ud;
@@ -98,6 +101,13 @@ static double clamp_cost(const struct ratelimit *rl, double cost)
     return cost > rl->burst ? rl->burst : cost;
 }
 
+/* Tokens kept back on admission (never more than the bucket leaves room for). */
+static double headroom(const struct ratelimit *rl, double cost)
+{
+    double h = rl->headroom_s * rl->rate;
+    return h > rl->burst - cost ? (rl->burst - cost > 0 ? rl->burst - cost : 0) : h;
+}
+
 static void process(struct ratelimit *rl)
 {
     struct queue *q;
@@ -114,8 +124,9 @@ static void process(struct ratelimit *rl)
             wait = rl->blocked_until - t;
             break;
         }
-        if (rl->avail + EPS < cost) {
-            wait = (cost - rl->avail) / rl->rate;
+        double need = cost + headroom(rl, cost);
+        if (rl->avail + EPS < need) {
+            wait = (need - rl->avail) / rl->rate;
             break;
         }
         /* Strict priority: only the head of the most urgent class is ever considered. */
@@ -155,6 +166,7 @@ int ratelimit_new(struct ratelimit **out, struct event_base *base, const struct 
     snprintf(rl->name, sizeof rl->name, "%s", o->name ? o->name : "remote");
     rl->cfg_rate = rl->rate = o->rate;
     rl->min_rate = o->min_rate > 0 ? o->min_rate : o->rate / 10;
+    rl->headroom_s = o->headroom_s > 0 && o->kind == RATELIMIT_TOKEN ? o->headroom_s : 0;
     if (rl->min_rate > rl->rate) rl->min_rate = rl->rate;
     rl->burst = o->burst > 0 ? o->burst : (o->kind == RATELIMIT_COST ? 20 * o->rate : 1);
     if (rl->burst < 1) rl->burst = 1;
@@ -164,7 +176,7 @@ int ratelimit_new(struct ratelimit **out, struct event_base *base, const struct 
     rl->avail = rl->burst;
     rl->last = now_s(rl);
     rl->blocked_until = -INFINITY;
-    rl->last_decrease = -INFINITY;
+    rl->last_decrease = rl->last_increase = -INFINITY;
     *out = rl;
     return 0;
 }
@@ -214,6 +226,7 @@ double ratelimit_wait_s(const struct ratelimit *rl, double cost)
     double t = now_s(rl), wait = 0;
     double a = avail_at(rl, t > rl->blocked_until ? t : rl->blocked_until);
     cost = clamp_cost(rl, cost);
+    cost += headroom(rl, cost);
     if (t < rl->blocked_until) wait = rl->blocked_until - t;
     if (a + EPS < cost) wait += (cost - a) / rl->rate;
     return wait;
@@ -223,9 +236,16 @@ void ratelimit_on_success(struct ratelimit *rl)
 {
     if (rl->kind != RATELIMIT_TOKEN) return;
     double cap = rl->cfg_rate, t;
-    if (rl->rate >= cap || ++rl->success_run < RECOVER_RUN) return;
-    rl->success_run = 0;
+    if (rl->rate >= cap) return;
     t = now_s(rl);
+    /* The run counts only successes after the hold and since the last step. */
+    if (t - rl->last_decrease < HOLD_AFTER_429_S || t - rl->last_increase < RECOVER_INTERVAL_S) {
+        rl->success_run = 0;
+        return;
+    }
+    if (++rl->success_run < RECOVER_RUN) return;
+    rl->success_run = 0;
+    rl->last_increase = t;
     if (rl->ceiling > 0 && t - rl->ceiling_at < CEILING_TTL_S && rl->ceiling * CEILING_HEADROOM < cap)
         cap = rl->ceiling * CEILING_HEADROOM;
     if (rl->rate >= cap) return;

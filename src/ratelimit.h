@@ -26,6 +26,9 @@ struct ratelimit_opts {
     double rate;                /* tokens (or cost points) restored per second */
     double burst;               /* bucket size; cost kind: 0 = 20 x rate until Shopify reports it */
     double min_rate;            /* token kind: adaptive floor; 0 = rate / 10 */
+    double headroom_s;          /* token kind: stay this many seconds of tokens behind the
+                                 * server's bucket, so requests that reach it late (connection
+                                 * setup, jitter) do not find it a fraction short; 0 = none */
     ratelimit_clock_fn clock;   /* NULL = CLOCK_MONOTONIC */
     void *clock_ud;
 };
@@ -50,7 +53,8 @@ double ratelimit_wait_s(const struct ratelimit *rl, double cost);
 
 /* ---- token bucket feedback ---- */
 
-/* A 2xx/4xx answer that was not a 429: after a run of them the rate creeps back up. */
+/* A 2xx/4xx answer that was not a 429: after a quiet period and a run of them the rate creeps
+ * back up (additively, at most one step per 2 s, to 95 % of the rate that drew the 429). */
 void ratelimit_on_success(struct ratelimit *rl);
 /* A 429: no admission before retry_after_s (< 0: 1 s), bucket emptied, rate x0.8 (at most once
  * per second, so a burst of 429s to requests already in flight counts once). */

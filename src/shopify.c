@@ -13,6 +13,7 @@
 #include <string.h>
 
 #define LEARN_SLOTS 512  /* direct-mapped: a collision only costs one default estimate */
+#define MAX_PROBES 32    /* documents whose first call is in flight, cost still unknown */
 
 struct learned {
     uint64_t doc;
@@ -28,6 +29,9 @@ struct sh_call {
     double cost;                /* what it is (or will be) admitted with */
     int prio;
     int tries;
+    uint64_t seq;               /* send order, to spot answers that arrive out of order */
+    int probe;                  /* first call of a document whose cost is not known yet */
+    struct sh_call *park_next;  /* parked until the probe of its document answers */
     remote_done_fn cb;
     void *ud;
 };
@@ -45,6 +49,9 @@ struct shopify {
     size_t ncalls;
     int closing;
     struct learned learned[LEARN_SLOTS];
+    uint64_t probing[MAX_PROBES];
+    uint64_t sent_seq, applied_seq;
+    struct sh_call *parked;
 };
 
 static uint64_t fnv1a(const char *s)
@@ -65,6 +72,48 @@ static void learned_put(struct shopify *s, uint64_t doc, double cost)
     struct learned *l = &s->learned[doc % LEARN_SLOTS];
     l->doc = doc;
     l->cost = cost;
+}
+
+static int probe_find(const struct shopify *s, uint64_t doc)
+{
+    for (int i = 0; i < MAX_PROBES; i++)
+        if (s->probing[i] == doc) return i;
+    return -1;
+}
+
+static int probe_start(struct shopify *s, uint64_t doc)
+{
+    int i = probe_find(s, 0);
+    if (i >= 0) s->probing[i] = doc;
+    return i >= 0;
+}
+
+static void on_admitted(void *ud, int admitted);
+
+/* The probe of c's document answered (or failed): its parked siblings queue again, first in
+ * their class, now with the learned cost. */
+static void probe_end(struct shopify *s, struct sh_call *c)
+{
+    int i = probe_find(s, c->doc);
+    struct sh_call **pp = &s->parked;
+    c->probe = 0;
+    if (i >= 0) s->probing[i] = 0;
+    double learned = learned_get(s, c->doc);
+    while (*pp) {
+        struct sh_call *p = *pp;
+        if (p->doc != c->doc) {
+            pp = &p->park_next;
+            continue;
+        }
+        *pp = p->park_next;
+        p->park_next = NULL;
+        if (learned > 0) p->cost = learned;
+        if (ratelimit_reacquire(s->rl, p->cost, p->prio, on_admitted, p)) {
+            p->park_next = s->parked; /* out of memory: leave it for shopify_free */
+            s->parked = p;
+            break;
+        }
+    }
 }
 
 double shopify_learned_cost(const struct shopify *s, const char *query)
@@ -129,7 +178,8 @@ int shopify_new(struct shopify **out, struct event_base *base, struct http_clien
     s->headers[3] = NULL;
     double restore = o->plan_restore_rate > 0 ? o->plan_restore_rate : 100;
     /* Bucket = 20 x restore rate (research §3.1) until the first throttleStatus says otherwise. */
-    struct ratelimit_opts ro = { RATELIMIT_COST, "shopify", restore, 20 * restore, 0, NULL, NULL };
+    struct ratelimit_opts ro = { .kind = RATELIMIT_COST, .name = "shopify", .rate = restore,
+                                 .burst = 20 * restore };
     if (ratelimit_new(&s->rl, base, &ro)) goto fail;
     if (cleartext_remote(s->url))
         log_warn("shopify endpoint is plain http: the access token is sent unencrypted", "url", s->url);
@@ -171,8 +221,6 @@ static void call_finish(struct sh_call *c, enum remote_class cls, long status, c
     if (c->cb) c->cb(c->ud, &r); /* NULL: told "cancelled" by shopify_free already */
     call_free(c);
 }
-
-static void on_admitted(void *ud, int admitted);
 
 static void resend(struct sh_call *c)
 {
@@ -243,12 +291,20 @@ static void on_http(void *ud, const struct http_response *res)
     else if (json_is_string(errors)) msg = json_string_value(errors);
     int throttled = strcmp(code, "THROTTLED") == 0;
     int too_costly = strcmp(code, "MAX_COST_EXCEEDED") == 0;
-    if (have_st) ratelimit_cost_settle(s->rl, c->cost, &st, -1, throttled);
-    else ratelimit_cost_settle(s->rl, c->cost, NULL, too_costly || throttled ? 0 : actual, throttled);
+    /* Parallel connections answer out of order: a throttleStatus older than one already
+     * mirrored would forget the charges in between, so such an answer only settles its own
+     * cost (THROTTLED: nothing was charged). */
+    if (have_st && c->seq > s->applied_seq) {
+        s->applied_seq = c->seq;
+        ratelimit_cost_settle(s->rl, c->cost, &st, -1, throttled);
+    } else {
+        ratelimit_cost_settle(s->rl, c->cost, NULL, too_costly || throttled ? 0 : actual, throttled);
+    }
     if (requested > 0) {
         learned_put(s, c->doc, requested);
         c->cost = requested;
     }
+    if (c->probe) probe_end(s, c);
 
     if (res->status == 0) {
         call_finish(c, REMOTE_TRANSIENT, 0, res->body, res->body_len, res->error);
@@ -285,10 +341,31 @@ static void on_admitted(void *ud, int admitted)
         call_finish(c, REMOTE_TRANSIENT, 0, NULL, 0, "cancelled");
         return;
     }
+    /* Queued before an earlier call of the same document taught us its real cost: admitted
+     * short, Shopify would answer THROTTLED. Give the points back and wait for the full cost
+     * at the head of the class instead. */
+    double learned = learned_get(c->s, c->doc);
+    if (learned < 0 && probe_find(c->s, c->doc) >= 0) {
+        /* Its document's first call is still out: wait for its cost rather than guess. */
+        ratelimit_cost_settle(c->s->rl, c->cost, NULL, 0, 0);
+        c->park_next = c->s->parked;
+        c->s->parked = c;
+        return;
+    }
+    if (learned < 0) c->probe = probe_start(c->s, c->doc);
+    if (learned > c->cost) {
+        ratelimit_cost_settle(c->s->rl, c->cost, NULL, 0, 0);
+        c->cost = learned;
+        if (ratelimit_reacquire(c->s->rl, c->cost, c->prio, on_admitted, c))
+            call_finish(c, REMOTE_TRANSIENT, 0, NULL, 0, "out of memory");
+        return;
+    }
+    c->seq = ++c->s->sent_seq;
     struct http_request req = { "POST", c->s->url, c->s->headers, c->body, c->body_len,
                                 c->s->timeout_ms };
     if (http_client_send(c->s->http, &req, on_http, c)) {
         ratelimit_cost_settle(c->s->rl, c->cost, NULL, 0, 0);
+        if (c->probe) probe_end(c->s, c);
         call_finish(c, REMOTE_TRANSIENT, 0, NULL, 0, "http client refused the request");
     }
 }
@@ -390,6 +467,12 @@ void shopify_free(struct shopify *s)
         struct remote_result r = { REMOTE_TRANSIENT, 0, "", 0, "cancelled" };
         if (c->cb) c->cb(c->ud, &r);
         c->cb = NULL;
+    }
+    /* Parked calls are owned by nobody else: free them here (their callers were told above). */
+    while (s->parked) {
+        c = s->parked;
+        s->parked = c->park_next;
+        call_free(c);
     }
     ratelimit_free(s->rl);
     free(s->url);

@@ -52,7 +52,7 @@ static inline double testsrv_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void testsrv_dispatch(struct evhttp_request *req, void *arg)
+static inline void testsrv_dispatch(struct evhttp_request *req, void *arg)
 {
     struct testsrv *s = arg;
     struct testsrv_req *r = &s->reqs[s->nreq < TESTSRV_MAX ? s->nreq : TESTSRV_MAX - 1];
@@ -165,7 +165,7 @@ static inline const char *testsrv_header(const struct testsrv_req *r, const char
     return NULL;
 }
 
-static void testsrv_loopbreak(evutil_socket_t fd, short what, void *arg)
+static inline void testsrv_loopbreak(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
@@ -182,6 +182,27 @@ static inline int testsrv_run_until(struct event_base *base, const int *flag, lo
     while (!*flag && !expired) event_base_loop(base, EVLOOP_ONCE);
     event_free(guard);
     return *flag != 0;
+}
+
+/* Canned replies: the i-th request gets list[min(i, n - 1)]. */
+struct testsrv_canned {
+    int status;              /* 0 = never answer */
+    const char *header;      /* "Name: value" or NULL */
+    const char *body;
+};
+struct testsrv_script {
+    const struct testsrv_canned *list;
+    int n;
+};
+
+static inline void testsrv_canned_handler(struct testsrv *s, struct evhttp_request *req,
+                                          const struct testsrv_req *r, void *ud)
+{
+    (void)r;
+    struct testsrv_script *sc = ud;
+    int i = s->nreq - 1 < sc->n - 1 ? s->nreq - 1 : sc->n - 1;
+    if (sc->list[i].status == 0) return;
+    testsrv_reply(req, sc->list[i].status, sc->list[i].header, sc->list[i].body);
 }
 
 /* A loopback port nothing listens on (bound, then closed). */

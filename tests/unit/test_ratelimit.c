@@ -54,7 +54,8 @@ static struct fx *fx_new(enum ratelimit_kind kind, double rate, double burst)
     struct fx *f = calloc(1, sizeof *f);
     f->base = event_base_new();
     f->clk.t = 1000.0;
-    struct ratelimit_opts o = { kind, "test", rate, burst, 0, fake_clock, &f->clk };
+    struct ratelimit_opts o = { .kind = kind, .name = "test", .rate = rate, .burst = burst,
+                                .clock = fake_clock, .clock_ud = &f->clk };
     assert_int_equal(ratelimit_new(&f->rl, f->base, &o), 0);
     for (int i = 0; i < 16; i++) f->tags[i] = (struct tag){ &f->rec, (char)('A' + i) };
     return f;
@@ -99,6 +100,26 @@ static void test_token_bucket_timing(void **state)
     assert_true(fabs(st.total_wait_ms - 800.0) < 1e-6);
     assert_int_equal(st.waiting[RATELIMIT_CATALOG], 0);
     fx_free(f);
+}
+
+static void test_headroom(void **state)
+{
+    (void)state;
+    struct fake clk = { 0 };
+    struct event_base *base = event_base_new();
+    struct ratelimit *rl;
+    struct rec rec = { { 0 }, 0, 0 };
+    struct tag tags[4] = { { &rec, 'A' }, { &rec, 'B' }, { &rec, 'C' }, { &rec, 'D' } };
+    /* rate 100, 50 ms headroom = 5 tokens kept back: the burst of 10 admits 5 */
+    struct ratelimit_opts o = { .kind = RATELIMIT_TOKEN, .rate = 100, .burst = 10,
+                                .headroom_s = 0.05, .clock = fake_clock, .clock_ud = &clk };
+    assert_int_equal(ratelimit_new(&rl, base, &o), 0);
+    for (int i = 0; i < 4; i++) ratelimit_acquire(rl, 2, 0, on_admit, &tags[i]);
+    pump(base);
+    assert_int_equal(rec.n, 2);
+    assert_true(fabs(ratelimit_wait_s(rl, 2) - 0.01) < 1e-9);
+    ratelimit_free(rl);
+    event_base_free(base);
 }
 
 static void test_priority_order(void **state)
@@ -165,17 +186,29 @@ static void test_adaptive_decrease_and_recovery(void **state)
     assert_true(fabs(st.rate - 8.0) < 1e-9);
     assert_int_equal(st.rate_limited, 2);
     f->clk.t += 1.0;
+    for (int i = 0; i < 100; i++) ratelimit_on_success(f->rl);
+    ratelimit_get_stats(f->rl, &st);
+    assert_true(fabs(st.rate - 8.0) < 1e-9); /* held for 5 s after a 429 */
+    f->clk.t += 4.0;
     for (int i = 0; i < 49; i++) ratelimit_on_success(f->rl);
     ratelimit_get_stats(f->rl, &st);
     assert_true(fabs(st.rate - 8.0) < 1e-9);
     ratelimit_on_success(f->rl);
     ratelimit_get_stats(f->rl, &st);
     assert_true(fabs(st.rate - 8.5) < 1e-9); /* additive: +5 % of the configured rate */
-    for (int i = 0; i < 500; i++) ratelimit_on_success(f->rl);
+    for (int i = 0; i < 100; i++) ratelimit_on_success(f->rl);
+    ratelimit_get_stats(f->rl, &st);
+    assert_true(fabs(st.rate - 8.5) < 1e-9); /* one step per 2 s at most */
+    for (int k = 0; k < 5; k++) {
+        f->clk.t += 2.0;
+        for (int i = 0; i < 50; i++) ratelimit_on_success(f->rl);
+    }
     ratelimit_get_stats(f->rl, &st);
     assert_true(fabs(st.rate - 9.5) < 1e-9); /* stays under the rate that drew the 429 */
     f->clk.t += 601;
-    for (int i = 0; i < 500; i++) ratelimit_on_success(f->rl);
+    for (int i = 0; i < 50; i++) ratelimit_on_success(f->rl);
+    f->clk.t += 2.0;
+    for (int i = 0; i < 50; i++) ratelimit_on_success(f->rl);
     ratelimit_get_stats(f->rl, &st);
     assert_true(fabs(st.rate - 10.0) < 1e-9); /* never above the configured rate */
     /* Repeated 429s a second apart drive it to the floor (rate / 10), not below. */
@@ -294,7 +327,7 @@ static void test_real_timers(void **state)
     (void)state;
     struct event_base *base = event_base_new();
     struct ratelimit *rl;
-    struct ratelimit_opts o = { RATELIMIT_TOKEN, "real", 50, 1, 0, NULL, NULL };
+    struct ratelimit_opts o = { .kind = RATELIMIT_TOKEN, .name = "real", .rate = 50, .burst = 1 };
     struct realrec r = { 0, { 0 } };
     assert_int_equal(ratelimit_new(&rl, base, &o), 0);
     for (int i = 0; i < 6; i++) ratelimit_acquire(rl, 1, RATELIMIT_ORDERS, on_real, &r);
@@ -312,6 +345,7 @@ int main(void)
     log_setup(LOG_ERROR, LOG_LOGFMT, NULL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_token_bucket_timing),
+        cmocka_unit_test(test_headroom),
         cmocka_unit_test(test_priority_order),
         cmocka_unit_test(test_retry_after_blocks),
         cmocka_unit_test(test_adaptive_decrease_and_recovery),
