@@ -47,9 +47,86 @@ static const char *jstr(json_t *o, const char *k)
     return json_string_value(json_object_get(o, k));
 }
 
+/* Reads anywhere in the recording, by request: built on the first read an event's own
+ * recording cannot answer. Jobs ran concurrently when the traffic was recorded, so an event
+ * may find a product already mapped that the sequential replay still has to look up, and the
+ * lookup was recorded under another (possibly later) event. Only reads are answered this way:
+ * a write is never borrowed from another event. */
+struct read_index {
+    const char *path;
+    json_t *map;                 /* signature -> recorded call */
+    int built;
+};
+
+static int is_read(int kind, const char *method, const char *body)
+{
+    return dryrun_is_read(kind_name(kind), method, body);
+}
+
+static char *signature(int kind, const char *method, const char *path, const char *body)
+{
+    char *sig = NULL;
+    if (asprintf(&sig, "%d\x1f%s\x1f%s\x1f%s", kind, method ? method : "",
+                 kind == RULES_IO_SHOPIFY ? "" : (path ? path : ""), body ? body : "") < 0)
+        return NULL;
+    return sig;
+}
+
+static void index_build(struct read_index *ix)
+{
+    ix->built = 1;
+    ix->map = json_object();
+    FILE *f = fopen(ix->path, "r");
+    if (!f) return;
+    char *buf = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    while ((len = getline(&buf, &cap, f)) > 0) {
+        json_t *line = json_loadb(buf, (size_t)len, 0, NULL);
+        size_t i;
+        json_t *c;
+        json_array_foreach(json_object_get(line, "calls"), i, c) {
+            int kind = kind_parse(jstr(c, "kind"));
+            if (!is_read(kind, jstr(c, "method"), jstr(c, "body"))) continue;
+            char *sig = signature(kind, jstr(c, "method"), jstr(c, "path"), jstr(c, "body"));
+            if (sig) json_object_set(ix->map, sig, c);
+            free(sig);
+        }
+        json_decref(line);
+    }
+    free(buf);
+    fclose(f);
+}
+
+static json_t *index_find(struct read_index *ix, const struct rules_io *io)
+{
+    if (!is_read((int)io->kind, io->method, io->body) || !ix->path) return NULL;
+    if (!ix->built) index_build(ix);
+    char *sig = signature((int)io->kind, io->method, io->path, io->body);
+    json_t *c = sig ? json_object_get(ix->map, sig) : NULL;
+    free(sig);
+    return c;
+}
+
+/* "mutation OrderWriteback" from a GraphQL request body, or "" (not GraphQL / no name). */
+static void operation_name(const char *body, char *out, size_t n)
+{
+    out[0] = '\0';
+    json_t *b = body ? json_loads(body, 0, NULL) : NULL;
+    const char *q = b ? json_string_value(json_object_get(b, "query")) : NULL;
+    if (q) {
+        while (*q == ' ' || *q == '\n' || *q == '\t') q++;
+        size_t len = strcspn(q, "({");
+        while (len > 0 && (q[len - 1] == ' ' || q[len - 1] == '\n')) len--;
+        snprintf(out, n, "%.*s", (int)(len < n ? len : n - 1), q);
+    }
+    json_decref(b);
+}
+
 /* How the dry-run answers a call: the recording, same request; the recording, same step and
- * endpoint but another body (the rule changed what it sends); a fixture; or nothing. */
-static json_t *find_answer(struct rec_calls *rc, struct dryrun_fixtures *fx,
+ * endpoint but another body (the rule changed what it sends); the same read recorded under
+ * another event; a fixture; or nothing. */
+static json_t *find_answer(struct rec_calls *rc, struct read_index *ix, struct dryrun_fixtures *fx,
                            const struct rules_io *io, const char **how)
 {
     for (size_t i = 0; i < rc->n; i++) {
@@ -62,15 +139,27 @@ static json_t *find_answer(struct rec_calls *rc, struct dryrun_fixtures *fx,
             return c;
         }
     }
+    /* The same endpoint with another body: the rule changed what it sends. For GraphQL the
+     * endpoint is the operation (its name), not the URL. */
+    char op[128];
+    operation_name(io->kind == RULES_IO_SHOPIFY ? io->body : NULL, op, sizeof op);
     for (size_t i = 0; i < rc->n; i++) {
         json_t *c = json_array_get(rc->arr, i);
-        if (rc->used[i] || json_integer_value(json_object_get(c, "step")) != io->seq) continue;
-        if (kind_parse(jstr(c, "kind")) == (int)io->kind && streq(jstr(c, "method"), io->method) &&
-            (io->kind == RULES_IO_SHOPIFY || streq(jstr(c, "path"), io->path))) {
+        if (rc->used[i] || kind_parse(jstr(c, "kind")) != (int)io->kind ||
+            !streq(jstr(c, "method"), io->method))
+            continue;
+        char cop[128];
+        operation_name(io->kind == RULES_IO_SHOPIFY ? jstr(c, "body") : NULL, cop, sizeof cop);
+        if (io->kind == RULES_IO_SHOPIFY ? strcmp(op, cop) == 0 : streq(jstr(c, "path"), io->path)) {
             rc->used[i] = 1;
             *how = "recorded, request differs";
             return c;
         }
+    }
+    json_t *other = index_find(ix, io);
+    if (other) {
+        *how = "recorded, another event";
+        return other;
     }
     json_t *f = dryrun_fixture_find(fx, kind_name((int)io->kind), io->method, io->path, io->body);
     if (f) {
@@ -108,8 +197,8 @@ static void on_emit(void *ud, const char *topic, const char *payload)
 }
 
 /* Runs one event; fills the report entry. */
-static void replay_event(struct rules *rules, struct store *mem, struct dryrun_fixtures *fx,
-                         json_t *line, struct dryrun_entry *out)
+static void replay_event(struct rules *rules, struct store *mem, struct read_index *ix,
+                         struct dryrun_fixtures *fx, json_t *line, struct dryrun_entry *out)
 {
     json_t *ev = json_object_get(line, "event"), *job = json_object_get(line, "job");
     struct rec_calls rc = { json_object_get(line, "calls"), NULL, 0 };
@@ -141,7 +230,7 @@ static void replay_event(struct rules *rules, struct store *mem, struct dryrun_f
     while (run && st == RULES_YIELD) {
         const struct rules_io *io = rules_run_io(run);
         const char *how;
-        json_t *ans = find_answer(&rc, fx, io, &how);
+        json_t *ans = find_answer(&rc, ix, fx, io, &how);
         dryrun_entry_add_call(out, kind_name((int)io->kind), io->method, io->path, io->body,
                               io->seq, how);
         struct rules_io_result res = { 0, NULL, "dry-run: no recorded answer for this call" };
@@ -245,6 +334,7 @@ int dryrun_cmd(int argc, char **argv)
         fprintf(stderr, "ezsync dry-run: %s\n", err);
         goto done;
     }
+    struct read_index ix = { in == stdin ? NULL : events, NULL, 0 };
     char *buf = NULL;
     size_t cap = 0;
     ssize_t len;
@@ -277,13 +367,14 @@ int dryrun_cmd(int argc, char **argv)
         }
         struct dryrun_entry entry;
         memset(&entry, 0, sizeof entry);
-        replay_event(rules, mem, fx, line, &entry);
+        replay_event(rules, mem, &ix, fx, line, &entry);
         dryrun_report_add(rep, &entry);
         if (in_size > 0) dryrun_report_progress(rep, ftell(in), in_size);
         dryrun_entry_free(&entry);
         json_decref(line);
     }
     free(buf);
+    json_decref(ix.map);
     int diff_rc = dryrun_report_finish(rep);
     if (rc == EXIT_OK) rc = diff_rc;
     dryrun_report_free(rep);

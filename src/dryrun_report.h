@@ -24,6 +24,9 @@ struct dryrun_entry {
     int unanswered;
 };
 
+/* A call that only reads (OrderEZ GET, a GraphQL query): kind is "shopify"/"orderez"/"notify". */
+int dryrun_is_read(const char *kind, const char *method, const char *body);
+
 void dryrun_entry_add_call(struct dryrun_entry *e, const char *kind, const char *method,
                            const char *path, const char *body, int step, const char *answer);
 void dryrun_entry_free(struct dryrun_entry *e);

@@ -292,6 +292,48 @@ describe("rules/orders.lua", function()
     assert.are.equal("unpaid", f.orders[1].paymentStatus)
   end)
 
+  it("reads the whole order when the catch-up poller brings only its id", function()
+    local gql_order = {
+      id = "gid://shopify/Order/820982911946154999", legacyResourceId = "820982911946154999",
+      name = "#1077", email = "mia@example.com", createdAt = "2026-11-20T10:00:00Z",
+      test = false, displayFinancialStatus = "PARTIALLY_PAID", currencyCode = "EUR",
+      cancelledAt = ezhost.json_decode("null"), customAttributes = {},
+      customer = { legacyResourceId = "115310627314729999", firstName = "Mia", lastName = "Kovač",
+                   defaultEmailAddress = { emailAddress = "mia@example.com" },
+                   defaultPhoneNumber = ezhost.json_decode("null"),
+                   defaultAddress = { address1 = "Ilica 1", city = "Zagreb", zip = "10000",
+                                      countryCodeV2 = "HR" } },
+      shippingAddress = { address1 = "Ilica 1", city = "Zagreb", zip = "10000", countryCodeV2 = "HR" },
+      lineItems = { nodes = { { id = "gid://shopify/LineItem/9", sku = "CUP-2", name = "Cup", title = "Cup",
+        quantity = 4, variant = { legacyResourceId = "77" },
+        originalUnitPriceSet = { shopMoney = { amount = "4.50" } },
+        discountAllocations = { { allocatedAmountSet = { shopMoney = { amount = "1.00" } } } } } } },
+      shippingLines = { nodes = { { originalPriceSet = { shopMoney = { amount = "6.00" } },
+                                    discountedPriceSet = { shopMoney = { amount = "6.00" } } } } },
+    }
+    local first = true
+    local r = host:run("shopify/orders/updated", { id = 9, source = "shopify", payload = {
+      id = 820982911946154999, admin_graphql_api_id = "gid://shopify/Order/820982911946154999",
+      updated_at = "2026-11-20T10:05:00Z", ezsync_catchup = true } }, { responses = function(call)
+        if call.kind == "shopify" and first then
+          first = false
+          assert.matches("^query EzsyncOrder", decode(call.body).query)
+          return { status = 200, body = { data = { order = gql_order } } }
+        end
+        return f.answer(call)
+      end })
+    assert.are.equal("done", r.status, r.error)
+    local o = f.orders[1]
+    assert.are.equal("gid://shopify/Order/820982911946154999", o.externalRef)
+    assert.are.equal("partially_paid", o.paymentStatus)
+    assert.are.same({ "CUP-2", 4, "17.00", "4.25" },
+                    { o.lineItems[1].sku, o.lineItems[1].quantity, o.lineItems[1].lineTotal, o.lineItems[1].unitPrice })
+    assert.are.equal("6.00", o.deliveryFee)
+    assert.are.equal("Mia Kovač", f.outlets[1].name)
+    assert.are.equal(tostring(o.id), host:idmap_get("order", "820982911946154999"))
+    assert.are.equal("101", host:idmap_get("customer", "115310627314729999"))
+  end)
+
   it("handles a guest checkout (no customer) by e-mail", function()
     local r = run(host, f, "shopify/orders/create", order({ customer = false }))
     assert.are.equal("done", r.status, r.error)

@@ -580,6 +580,13 @@ static void test_classify(void **state)
     (void)state;
     classify_ok("orders/create", "{\"id\":820982911946154508}", 0, "shopify:order:820982911946154508");
     classify_ok("orders/cancelled", "{\"id\":\"5\"}", 1, "shopify:order:5");
+    /* regression (flash sale: one customer, two outlets): orders serialize per buyer */
+    classify_ok("orders/create", "{\"id\":7,\"customer\":{\"id\":115310627314723954}}", 0,
+                "shopify:buyer:115310627314723954");
+    classify_ok("orders/updated", "{\"id\":8,\"customer\":{\"id\":115310627314723954}}", 1,
+                "shopify:buyer:115310627314723954");
+    classify_ok("orders/create", "{\"id\":9,\"customer\":null,\"email\":\"Guest@Example.com\"}", 0,
+                "shopify:buyer:guest@example.com");
     classify_ok("orders/edited", "{\"order_edit\":{\"order_id\":6}}", 1, "shopify:order:6");
     classify_ok("refunds/create", "{\"id\":1,\"order_id\":8}", 1, "shopify:order:8");
     classify_ok("fulfillments/update", "{\"id\":1,\"order_id\":9}", 1, "shopify:order:9");
