@@ -52,6 +52,8 @@ local function money(set)
   return set and set ~= ez.json.null and set.shopMoney and set.shopMoney.amount or nil
 end
 
+local function present(v) return v ~= nil and v ~= ez.json.null end
+
 local function nodes(conn)
   return conn and conn ~= ez.json.null and conn.nodes or {}
 end
@@ -71,8 +73,8 @@ function M.order_as_rest(g)
   if c and c ~= ez.json.null then
     customer = {
       id = math.tointeger(tonumber(c.legacyResourceId)) or c.legacyResourceId,
-      email = c.defaultEmailAddress ~= ez.json.null and c.defaultEmailAddress and c.defaultEmailAddress.emailAddress or nil,
-      phone = c.defaultPhoneNumber ~= ez.json.null and c.defaultPhoneNumber and c.defaultPhoneNumber.phoneNumber or nil,
+      email = present(c.defaultEmailAddress) and c.defaultEmailAddress.emailAddress or nil,
+      phone = present(c.defaultPhoneNumber) and c.defaultPhoneNumber.phoneNumber or nil,
       first_name = c.firstName, last_name = c.lastName, default_address = rest_address(c.defaultAddress),
     }
   end
@@ -82,8 +84,9 @@ function M.order_as_rest(g)
     for j, a in ipairs(l.discountAllocations or {}) do allocs[j] = { amount = money(a.allocatedAmountSet) } end
     lines[i] = { id = math.tointeger(tonumber(M.gid_id(l.id))) or l.id, sku = l.sku, name = l.name,
                  title = l.title, quantity = l.quantity, price = money(l.originalUnitPriceSet),
-                 variant_id = l.variant ~= ez.json.null and l.variant and
-                              (math.tointeger(tonumber(l.variant.legacyResourceId)) or l.variant.legacyResourceId) or nil,
+                 variant_id = present(l.variant) and
+                              (math.tointeger(tonumber(l.variant.legacyResourceId))
+                               or l.variant.legacyResourceId) or nil,
                  discount_allocations = allocs }
   end
   local shipping = {}

@@ -124,3 +124,19 @@ test('README configuration reference matches the option table', () => {
   const help = run(['help', 'config']).out;
   assert.ok(block.includes(help.trim()), 'README is stale: run scripts/gen-config-doc');
 });
+
+test('make install puts binary, rules, example config and a systemd unit under DESTDIR', () => {
+  const dest = tmpdir();
+  const r = spawnSync('make', ['-s', 'install', `DESTDIR=${dest}`, 'PREFIX=/usr'], { cwd: ROOT, encoding: 'utf8',
+    // a plain build, also when the suite runs under `make asan` (whose settings travel in MAKEFLAGS)
+    env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !['MAKEFLAGS', 'MFLAGS', 'MAKELEVEL', 'SAN', 'BUILD'].includes(k))) });
+  assert.equal(r.status, 0, r.stderr);
+  for (const f of ['usr/bin/ezsync', 'usr/share/ezsync/rules/orders.lua', 'usr/share/ezsync/rules/lib/orderez.lua',
+    'usr/share/ezsync/ezsync.conf.lua.example', 'usr/lib/systemd/system/ezsync.service']) {
+    assert.ok(fs.existsSync(path.join(dest, f)), f);
+  }
+  const unit = fs.readFileSync(path.join(dest, 'usr/lib/systemd/system/ezsync.service'), 'utf8');
+  assert.match(unit, /^ExecStart=\/usr\/bin\/ezsync serve -c \/etc\/ezsync\/ezsync\.conf\.lua$/m);
+  const v = spawnSync(path.join(dest, 'usr/bin/ezsync'), ['version'], { encoding: 'utf8' });
+  assert.equal(v.status, 0);
+});
