@@ -8,6 +8,7 @@
  * on the loop thread. */
 #include "ingest.h"
 
+#include "checkpointer.h"
 #include "config.h"
 #include "hmac.h"
 #include "log.h"
@@ -49,6 +50,7 @@ struct ingest_writer {
     double seconds;
     char err[512];
     struct store *store;         /* the writer's own connection */
+    struct checkpointer *ckpt;   /* set before the first batch; see checkpointer_behind */
     int efd;                     /* eventfd: the writer tells the loop a batch is done */
     struct event *done_ev;
     int busy;                    /* loop side: a batch is with the writer */
@@ -355,6 +357,9 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&w->mu);
         uint64_t one = 1;
         if (write(w->efd, &one, sizeof one) < 0) { /* the loop also polls on flush */ }
+        /* The replies are on their way; before the next batch, finish the checkpoint the
+         * checkpointer cannot (see checkpointer.h), so the log restarts and stays bounded. */
+        if (checkpointer_behind(w->ckpt)) store_checkpoint(w->store, 0, NULL, NULL);
     }
     return NULL;
 }
@@ -605,6 +610,9 @@ static struct ingest_writer *writer_new(struct event_base *base, struct ingest *
     }
     /* A connection of its own: SQLite handles are not shared across threads here. */
     if (store_open(&w->store, path, 0, err, errlen)) goto fail;
+    /* The checkpointer (ingest_start) copies the log; a commit that checkpointed would hold
+     * every acknowledgement in its batch for the length of the copy. */
+    store_set_autocheckpoint(w->store, 0);
     if (pthread_create(&w->thread, NULL, writer_main, w)) {
         snprintf(err, errlen, "ingest: cannot start the writer thread");
         goto fail;
@@ -631,6 +639,8 @@ int ingest_start(struct ingest *in, struct event_base *base, const struct config
         return -1;
     }
     if (!(in->writer = writer_new(base, in, cfg->store_path, err, errlen))) goto fail;
+    if (!(in->ckpt = checkpointer_start(cfg->store_path, err, errlen))) goto fail;
+    in->writer->ckpt = in->ckpt;   /* before any batch: the hand-over's mutex publishes it */
     if (!cfg->shopify_webhook_secret || !*cfg->shopify_webhook_secret)
         log_warn("shopify.webhook_secret is not set: every webhook will be refused (401)");
     if (!cfg->shopify_shop || !*cfg->shopify_shop)
@@ -640,6 +650,8 @@ int ingest_start(struct ingest *in, struct event_base *base, const struct config
         goto fail;
     return 0;
 fail:
+    checkpointer_stop(in->ckpt);
+    in->ckpt = NULL;
     writer_free(in->writer);
     in->writer = NULL;
     event_free(in->flush_ev);
@@ -660,6 +672,8 @@ void ingest_close(struct ingest *in)
     httpd_close(&in->listener);
     writer_free(in->writer);
     in->writer = NULL;
+    checkpointer_stop(in->ckpt);
+    in->ckpt = NULL;
     if (in->flush_ev) event_free(in->flush_ev);
     in->flush_ev = NULL;
 }

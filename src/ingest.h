@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct checkpointer;
 struct config;
 struct event;
 struct event_base;
@@ -37,6 +38,7 @@ struct ingest {
     struct ingest_item *head, **tail;  /* verified deliveries waiting for the next commit */
     size_t npending;
     struct ingest_writer *writer;      /* the commit thread and its store connection */
+    struct checkpointer *ckpt;         /* keeps the log short, so commits never checkpoint */
     int draining;                      /* SIGTERM: replies carry Connection: close */
 
     ingest_stored_fn on_events_stored; /* optional hook, set by the engine */

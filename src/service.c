@@ -229,6 +229,8 @@ int service_run(struct service *svc)
      * thread's commits take milliseconds; a longer hold fails the step, which the engine
      * retries. */
     store_set_busy_timeout(svc->store, SERVICE_LOOP_BUSY_MS);
+    /* The ingest checkpointer keeps the log short: a commit on the loop must not checkpoint. */
+    store_set_autocheckpoint(svc->store, 0);
     if (rules_open(&svc->rules, svc->cfg, err, sizeof err)) {
         log_error("cannot load rules", "error", err);
         fprintf(stderr, "ezsync: %s\n", err);

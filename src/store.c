@@ -69,6 +69,22 @@ const char *store_errmsg(const struct store *st) { return st->err; }
 
 void store_set_busy_timeout(struct store *st, int ms) { sqlite3_busy_timeout(st->db, ms); }
 
+void store_set_autocheckpoint(struct store *st, int pages)
+{
+    sqlite3_wal_autocheckpoint(st->db, pages);
+}
+
+int store_checkpoint(struct store *st, int restart, int *log_pages, int *copied_pages)
+{
+    int nlog = 0, ncopied = 0;
+    int rc = sqlite3_wal_checkpoint_v2(st->db, NULL, restart ? SQLITE_CHECKPOINT_RESTART
+                                                             : SQLITE_CHECKPOINT_PASSIVE,
+                                       &nlog, &ncopied);
+    if (log_pages) *log_pages = nlog;
+    if (copied_pages) *copied_pages = ncopied;
+    return rc == SQLITE_OK ? 0 : store_fail(st, "checkpoint");
+}
+
 int store_fail(struct store *st, const char *what)
 {
     snprintf(st->err, sizeof st->err, "%s: %s", what, sqlite3_errmsg(st->db));

@@ -24,6 +24,16 @@ int store_schema_version(struct store *st);
 /* How long a write waits for another process's lock before failing (default 5000 ms). */
 void store_set_busy_timeout(struct store *st, int ms);
 
+/* Checkpoint policy (a no-op for a backend without a write-ahead log). By default a commit that
+ * leaves the log past ~1000 pages checkpoints it inside the commit, which then takes tens of ms:
+ * a process with a checkpointer of its own turns that off (pages = 0) on every connection. */
+void store_set_autocheckpoint(struct store *st, int pages);
+/* Copies the log into the database without blocking writers or readers (restart = 0), or, with
+ * restart = 1, waits (up to the busy timeout) for the writer so the log is copied completely and
+ * the next commit starts it from the beginning: the log stops growing. *log_pages and
+ * *copied_pages (either may be NULL) tell how far it got. Returns 0, or -1 (busy included). */
+int store_checkpoint(struct store *st, int restart, int *log_pages, int *copied_pages);
+
 /* Transactions nest by counting: only the outermost begin/commit touch the database, so a
  * caller can batch (group commit) calls that each open their own transaction. */
 int store_begin(struct store *st);
