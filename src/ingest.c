@@ -8,6 +8,8 @@
  * on the loop thread. */
 #include "ingest.h"
 
+#include "strbuf.h"
+
 #include "checkpointer.h"
 #include "config.h"
 #include "hmac.h"
@@ -137,44 +139,26 @@ static int utf8_valid(const unsigned char *s)
     return 1;
 }
 
-struct jbuf { char *p; size_t len, cap; int oom; };
-
-static void jput(struct jbuf *b, const char *s, size_t n)
-{
-    if (b->oom) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 1024;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) { b->oom = 1; return; }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
 /* A JSON string body (no quotes); lower-cases when asked (header names). Header bytes need not
  * be UTF-8, which JSON strings must be: such a value is replaced by a marker rather than
  * dropping the delivery (the raw body is what matters). */
-static void jstr(struct jbuf *b, const char *s, int lower)
+static void jstr(struct strbuf *b, const char *s, int lower)
 {
     if (!utf8_valid((const unsigned char *)s)) s = "(not utf-8)";
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         char esc[8];
-        if (c == '"' || c == '\\') { esc[0] = '\\'; esc[1] = (char)c; jput(b, esc, 2); }
-        else if (c < 0x20) { snprintf(esc, sizeof esc, "\\u%04x", c); jput(b, esc, 6); }
-        else { char o = lower && c >= 'A' && c <= 'Z' ? (char)(c + 32) : (char)c; jput(b, &o, 1); }
+        if (c == '"' || c == '\\') { esc[0] = '\\'; esc[1] = (char)c; strbuf_put(b, esc, 2); }
+        else if (c < 0x20) { snprintf(esc, sizeof esc, "\\u%04x", c); strbuf_put(b, esc, 6); }
+        else { char o = lower && c >= 'A' && c <= 'Z' ? (char)(c + 32) : (char)c; strbuf_put(b, &o, 1); }
     }
 }
 
 char *ingest_headers_json(const struct evkeyvalq *h)
 {
-    struct jbuf b = { 0 };
+    struct strbuf b = { 0 };
     int first = 1;
-    jput(&b, "{", 1);
+    strbuf_put(&b, "{", 1);
     for (const struct evkeyval *kv = h->tqh_first; kv; kv = kv->next.tqe_next) {
         if (header_excluded(kv->key)) continue;
         /* A repeated header is one list-valued header (RFC 9110 5.3): emitted once, at its
@@ -182,19 +166,19 @@ char *ingest_headers_json(const struct evkeyvalq *h)
         const struct evkeyval *p = h->tqh_first;
         while (p != kv && strcasecmp(p->key, kv->key) != 0) p = p->next.tqe_next;
         if (p != kv) continue;
-        jput(&b, first ? "\"" : ",\"", first ? 1 : 2);
+        strbuf_put(&b, first ? "\"" : ",\"", first ? 1 : 2);
         first = 0;
         jstr(&b, kv->key, 1);
-        jput(&b, "\":\"", 3);
+        strbuf_put(&b, "\":\"", 3);
         jstr(&b, kv->value, 0);
         for (p = kv->next.tqe_next; p; p = p->next.tqe_next)
             if (strcasecmp(p->key, kv->key) == 0) {
-                jput(&b, ", ", 2);
+                strbuf_put(&b, ", ", 2);
                 jstr(&b, p->value, 0);
             }
-        jput(&b, "\"", 1);
+        strbuf_put(&b, "\"", 1);
     }
-    jput(&b, "}", 1);
+    strbuf_put(&b, "}", 1);
     if (b.oom) {
         free(b.p);
         return NULL;

@@ -2,6 +2,8 @@
  * fwrite so concurrent writers (child processes sharing stderr) never interleave a line. */
 #include "log.h"
 
+#include "strbuf.h"
+
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,25 +23,6 @@ struct log_state {
 static struct log_state L = { LOG_INFO, LOG_LOGFMT, NULL, { 0 }, 0 };
 
 static const char *level_names[] = { "debug", "info", "warn", "error" };
-
-struct buf { char *p; size_t len, cap; };
-
-static void buf_put(struct buf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) return; /* out of memory: drop the rest of the line rather than crash */
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void buf_puts(struct buf *b, const char *s) { buf_put(b, s, strlen(s)); }
 
 void log_setup(enum log_level level, enum log_format format, FILE *out)
 {
@@ -79,43 +62,43 @@ void log_clear_secrets(void)
     L.nsecrets = 0;
 }
 
-static void put_json_string(struct buf *b, const char *s)
+static void put_json_string(struct strbuf *b, const char *s)
 {
-    buf_put(b, "\"", 1);
+    strbuf_put(b, "\"", 1);
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         char esc[8];
-        if (c == '"' || c == '\\') { esc[0] = '\\'; esc[1] = (char)c; buf_put(b, esc, 2); }
-        else if (c == '\n') buf_put(b, "\\n", 2);
-        else if (c == '\r') buf_put(b, "\\r", 2);
-        else if (c == '\t') buf_put(b, "\\t", 2);
-        else if (c < 0x20) { snprintf(esc, sizeof esc, "\\u%04x", c); buf_puts(b, esc); }
-        else buf_put(b, (const char *)&c, 1);
+        if (c == '"' || c == '\\') { esc[0] = '\\'; esc[1] = (char)c; strbuf_put(b, esc, 2); }
+        else if (c == '\n') strbuf_put(b, "\\n", 2);
+        else if (c == '\r') strbuf_put(b, "\\r", 2);
+        else if (c == '\t') strbuf_put(b, "\\t", 2);
+        else if (c < 0x20) { snprintf(esc, sizeof esc, "\\u%04x", c); strbuf_puts(b, esc); }
+        else strbuf_put(b, (const char *)&c, 1);
     }
-    buf_put(b, "\"", 1);
+    strbuf_put(b, "\"", 1);
 }
 
 /* logfmt quotes a value that has spaces, quotes, '=' or control characters. */
-static void put_logfmt_value(struct buf *b, const char *s)
+static void put_logfmt_value(struct strbuf *b, const char *s)
 {
     int quote = *s == '\0';
     for (const char *p = s; *p && !quote; p++)
         if (*p == ' ' || *p == '"' || *p == '=' || (unsigned char)*p < 0x20) quote = 1;
     if (quote) put_json_string(b, s);
-    else buf_puts(b, s);
+    else strbuf_puts(b, s);
 }
 
-static void put_field(struct buf *b, const char *key, const char *value)
+static void put_field(struct strbuf *b, const char *key, const char *value)
 {
     if (L.format == LOG_JSON) {
-        buf_put(b, ",", 1);
+        strbuf_put(b, ",", 1);
         put_json_string(b, key);
-        buf_put(b, ":", 1);
+        strbuf_put(b, ":", 1);
         put_json_string(b, value);
     } else {
-        buf_put(b, " ", 1);
-        buf_puts(b, key);
-        buf_put(b, "=", 1);
+        strbuf_put(b, " ", 1);
+        strbuf_puts(b, key);
+        strbuf_put(b, "=", 1);
         put_logfmt_value(b, value);
     }
 }
@@ -123,20 +106,20 @@ static void put_field(struct buf *b, const char *key, const char *value)
 /* Replace every occurrence of every secret; "[REDACTED]" may be longer than the secret, so
  * the buffer is rebuilt. Runs on the finished line, and on each raw value before it is
  * escaped (scrub_raw), so a secret containing characters that escaping changes cannot leak. */
-static void scrub(struct buf *b)
+static void scrub(struct strbuf *b)
 {
     for (int i = 0; i < L.nsecrets; i++) {
         const char *sec = L.secrets[i];
         size_t n = strlen(sec);
         if (!b->p || !strstr(b->p, sec)) continue;
-        struct buf out = { 0 };
+        struct strbuf out = { 0 };
         const char *p = b->p, *hit;
         while ((hit = strstr(p, sec))) {
-            buf_put(&out, p, (size_t)(hit - p));
-            buf_puts(&out, "[REDACTED]");
+            strbuf_put(&out, p, (size_t)(hit - p));
+            strbuf_puts(&out, "[REDACTED]");
             p = hit + n;
         }
-        buf_puts(&out, p);
+        strbuf_puts(&out, p);
         free(b->p);
         *b = out;
     }
@@ -147,8 +130,8 @@ static const char *scrub_raw(const char *v, char **owned)
     *owned = NULL;
     for (int i = 0; i < L.nsecrets; i++) {
         if (strstr(v, L.secrets[i])) {
-            struct buf tmp = { 0 };
-            buf_puts(&tmp, v);
+            struct strbuf tmp = { 0 };
+            strbuf_puts(&tmp, v);
             scrub(&tmp);
             *owned = tmp.p;
             return tmp.p ? tmp.p : "";
@@ -160,7 +143,7 @@ static const char *scrub_raw(const char *v, char **owned)
 void log_kv(enum log_level level, const char *msg, ...)
 {
     if (level < L.level) return;
-    struct buf b = { 0 };
+    struct strbuf b = { 0 };
     char ts[40];
     struct timespec now;
     struct tm tm;
@@ -171,17 +154,17 @@ void log_kv(enum log_level level, const char *msg, ...)
 
     char *owned;
     if (L.format == LOG_JSON) {
-        buf_puts(&b, "{\"ts\":\"");
-        buf_puts(&b, ts);
-        buf_puts(&b, "\",\"level\":\"");
-        buf_puts(&b, level_names[level]);
-        buf_puts(&b, "\"");
+        strbuf_puts(&b, "{\"ts\":\"");
+        strbuf_puts(&b, ts);
+        strbuf_puts(&b, "\",\"level\":\"");
+        strbuf_puts(&b, level_names[level]);
+        strbuf_puts(&b, "\"");
         put_field(&b, "msg", scrub_raw(msg, &owned));
     } else {
-        buf_puts(&b, "ts=");
-        buf_puts(&b, ts);
-        buf_puts(&b, " level=");
-        buf_puts(&b, level_names[level]);
+        strbuf_puts(&b, "ts=");
+        strbuf_puts(&b, ts);
+        strbuf_puts(&b, " level=");
+        strbuf_puts(&b, level_names[level]);
         put_field(&b, "msg", scrub_raw(msg, &owned));
     }
     free(owned);
@@ -196,8 +179,8 @@ void log_kv(enum log_level level, const char *msg, ...)
         free(owned);
     }
     va_end(ap);
-    if (L.format == LOG_JSON) buf_put(&b, "}", 1);
-    buf_put(&b, "\n", 1);
+    if (L.format == LOG_JSON) strbuf_put(&b, "}", 1);
+    strbuf_put(&b, "\n", 1);
     scrub(&b);
     if (b.p) {
         FILE *out = L.out ? L.out : stderr;

@@ -3,6 +3,8 @@
  * series this daemon has, and the hot path never looks anything up. */
 #include "metrics.h"
 
+#include "strbuf.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -216,33 +218,12 @@ double metrics_value(const struct metric *s)
     return s->fn ? s->fn(s->ud) : s->value;
 }
 
-struct out { char *p; size_t len, cap; int oom; };
-
-static void outf(struct out *o, const char *fmt, ...)
-{
-    va_list ap;
-    for (;;) {
-        size_t room = o->cap - o->len;
-        va_start(ap, fmt);
-        int n = vsnprintf(o->p ? o->p + o->len : NULL, o->p ? room : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) { o->oom = 1; return; }
-        if (o->p && (size_t)n < room) { o->len += (size_t)n; return; }
-        size_t cap = o->cap ? o->cap * 2 : 4096;
-        while (cap < o->len + (size_t)n + 1) cap *= 2;
-        char *p = realloc(o->p, cap);
-        if (!p) { o->oom = 1; return; }
-        o->p = p;
-        o->cap = cap;
-    }
-}
-
 /* Prometheus floats: integers without a fraction, +Inf/-Inf/NaN spelled its way. */
-static void outnum(struct out *o, double v)
+static void outnum(struct strbuf *o, double v)
 {
-    if (isnan(v)) outf(o, "NaN");
-    else if (isinf(v)) outf(o, v > 0 ? "+Inf" : "-Inf");
-    else if (v == floor(v) && fabs(v) < 1e15) outf(o, "%.0f", v);
+    if (isnan(v)) strbuf_printf(o, "NaN");
+    else if (isinf(v)) strbuf_printf(o, v > 0 ? "+Inf" : "-Inf");
+    else if (v == floor(v) && fabs(v) < 1e15) strbuf_printf(o, "%.0f", v);
     else {
         /* The shortest form that reads back as the same double: 0.1, not 0.10000000000000001. */
         char tmp[32];
@@ -250,52 +231,52 @@ static void outnum(struct out *o, double v)
             snprintf(tmp, sizeof tmp, "%.*g", prec, v);
             if (strtod(tmp, NULL) == v) break;
         }
-        outf(o, "%s", tmp);
+        strbuf_printf(o, "%s", tmp);
     }
 }
 
 /* HELP text escapes backslash and newline only (the exposition format's rule). */
-static void outhelp(struct out *o, const char *s)
+static void outhelp(struct strbuf *o, const char *s)
 {
     for (; *s; s++) {
-        if (*s == '\\') outf(o, "\\\\");
-        else if (*s == '\n') outf(o, "\\n");
-        else outf(o, "%c", *s);
+        if (*s == '\\') strbuf_printf(o, "\\\\");
+        else if (*s == '\n') strbuf_printf(o, "\\n");
+        else strbuf_printf(o, "%c", *s);
     }
 }
 
-static void render_series(struct out *o, const struct family *f, const struct metric *s)
+static void render_series(struct strbuf *o, const struct family *f, const struct metric *s)
 {
     const char *lb = s->labels ? s->labels : "";
     if (f->type != M_HISTOGRAM) {
-        outf(o, "%s%s%s%s ", f->name, *lb ? "{" : "", lb, *lb ? "}" : "");
+        strbuf_printf(o, "%s%s%s%s ", f->name, *lb ? "{" : "", lb, *lb ? "}" : "");
         outnum(o, metrics_value(s));
-        outf(o, "\n");
+        strbuf_printf(o, "\n");
         return;
     }
     unsigned long long cum = 0;
     for (size_t i = 0; i <= s->nbounds; i++) {
         cum += s->buckets[i];
-        outf(o, "%s_bucket{%s%sle=\"", f->name, lb, *lb ? "," : "");
+        strbuf_printf(o, "%s_bucket{%s%sle=\"", f->name, lb, *lb ? "," : "");
         if (i < s->nbounds) outnum(o, s->bounds[i]);
-        else outf(o, "+Inf");
-        outf(o, "\"} %llu\n", cum);
+        else strbuf_printf(o, "+Inf");
+        strbuf_printf(o, "\"} %llu\n", cum);
     }
-    outf(o, "%s_sum%s%s%s ", f->name, *lb ? "{" : "", lb, *lb ? "}" : "");
+    strbuf_printf(o, "%s_sum%s%s%s ", f->name, *lb ? "{" : "", lb, *lb ? "}" : "");
     outnum(o, s->value);
-    outf(o, "\n%s_count%s%s%s %llu\n", f->name, *lb ? "{" : "", lb, *lb ? "}" : "", s->count);
+    strbuf_printf(o, "\n%s_count%s%s%s %llu\n", f->name, *lb ? "{" : "", lb, *lb ? "}" : "", s->count);
 }
 
 char *metrics_render(struct metrics *m, size_t *len)
 {
     static const char *type_names[] = { "counter", "gauge", "histogram" };
-    struct out o = { 0 };
+    struct strbuf o = { 0 };
     for (size_t i = 0; i < m->ncollectors; i++) m->collectors[i].fn(m->collectors[i].ud, m);
-    outf(&o, "%s", "");
+    strbuf_printf(&o, "%s", "");
     for (const struct family *f = m->families; f; f = f->next) {
-        outf(&o, "# HELP %s ", f->name);
+        strbuf_printf(&o, "# HELP %s ", f->name);
         outhelp(&o, f->help);
-        outf(&o, "\n# TYPE %s %s\n", f->name, type_names[f->type]);
+        strbuf_printf(&o, "\n# TYPE %s %s\n", f->name, type_names[f->type]);
         for (const struct metric *s = f->series; s; s = s->next) render_series(&o, f, s);
     }
     if (o.oom) {

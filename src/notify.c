@@ -2,6 +2,8 @@
  * only the payload and the transport differ (HTTP POST vs. SMTP upload in the same multi). */
 #include "notify.h"
 
+#include "strbuf.h"
+
 #include "config.h"
 #include "ratelimit.h"
 
@@ -117,25 +119,7 @@ static char *b64(const unsigned char *in, size_t len)
     return out;
 }
 
-struct sbuf { char *p; size_t len, cap; int oom; };
 
-static void sb_put(struct sbuf *b, const char *s, size_t n)
-{
-    if (b->oom) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 1024;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) { b->oom = 1; return; }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_puts(struct sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
 
 /* Longest prefix of s (at most max bytes) that does not split a UTF-8 sequence. */
 static size_t utf8_cut(const char *s, size_t len, size_t max)
@@ -147,7 +131,7 @@ static size_t utf8_cut(const char *s, size_t len, size_t max)
 }
 
 /* RFC 2047: plain when printable ASCII, else folded =?UTF-8?B?...?= words of <= 75 chars. */
-static void put_subject(struct sbuf *b, const char *subject)
+static void put_subject(struct strbuf *b, const char *subject)
 {
     char clean[1024];
     size_t len = 0;
@@ -158,22 +142,22 @@ static void put_subject(struct sbuf *b, const char *subject)
         if (ch >= 0x80) ascii = 0;
     }
     clean[len] = '\0';
-    sb_puts(b, "Subject: ");
+    strbuf_puts(b, "Subject: ");
     if (ascii && len <= 900) {
-        sb_put(b, clean, len);
+        strbuf_put(b, clean, len);
     } else {
         for (size_t off = 0, first = 1; off < len; first = 0) {
             size_t k = utf8_cut(clean + off, len - off, 39); /* 52 chars: lines stay <= 76 */
             char *enc = b64((const unsigned char *)clean + off, k);
-            if (!first) sb_puts(b, "\r\n ");
-            sb_puts(b, "=?UTF-8?B?");
-            sb_puts(b, enc ? enc : "");
-            sb_puts(b, "?=");
+            if (!first) strbuf_puts(b, "\r\n ");
+            strbuf_puts(b, "=?UTF-8?B?");
+            strbuf_puts(b, enc ? enc : "");
+            strbuf_puts(b, "?=");
             free(enc);
             off += k;
         }
     }
-    sb_puts(b, "\r\n");
+    strbuf_puts(b, "\r\n");
 }
 
 char *notify_format_email(const char *from, const char *to, const char *subject,
@@ -182,7 +166,7 @@ char *notify_format_email(const char *from, const char *to, const char *subject,
     static const char *days[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
     static const char *months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug",
                                      "Sep", "Oct", "Nov", "Dec" };
-    struct sbuf b = { 0 };
+    struct strbuf b = { 0 };
     struct tm tm;
     char line[512], id[25];
     unsigned char rnd[12];
@@ -193,24 +177,24 @@ char *notify_format_email(const char *from, const char *to, const char *subject,
     snprintf(line, sizeof line, "Date: %s, %02d %s %04d %02d:%02d:%02d +0000\r\n",
              days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour,
              tm.tm_min, tm.tm_sec);
-    sb_puts(&b, line);
+    strbuf_puts(&b, line);
     snprintf(line, sizeof line, "From: <%.200s>\r\nTo: %.280s\r\n", from, to);
-    sb_puts(&b, line);
+    strbuf_puts(&b, line);
     put_subject(&b, subject);
     if (RAND_bytes(rnd, sizeof rnd) != 1) goto fail;
     for (size_t i = 0; i < sizeof rnd; i++) snprintf(id + 2 * i, 3, "%02x", rnd[i]);
     snprintf(line, sizeof line, "Message-ID: <%s.%lld@%.200s>\r\n", id, (long long)now,
              at && at[1] ? at + 1 : "ezsync.invalid");
-    sb_puts(&b, line);
-    sb_puts(&b, "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n"
+    strbuf_puts(&b, line);
+    strbuf_puts(&b, "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n"
                 "Content-Transfer-Encoding: base64\r\n\r\n");
     /* base64 keeps any UTF-8 and any line length safe over any relay; 57 bytes -> 76 chars. */
     size_t tlen = strlen(text);
     for (size_t off = 0; off < tlen; off += 57) {
         char *enc = b64((const unsigned char *)text + off, tlen - off < 57 ? tlen - off : 57);
         if (!enc) goto fail;
-        sb_puts(&b, enc);
-        sb_puts(&b, "\r\n");
+        strbuf_puts(&b, enc);
+        strbuf_puts(&b, "\r\n");
         free(enc);
     }
     if (b.oom) goto fail;
