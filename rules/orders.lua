@@ -194,6 +194,12 @@ local function sync_order(event)
     end
     return { skipped = "already synced as OrderEZ order " .. existing }
   end
+  if not o.line_items then
+    -- the catch-up poller's orders/updated carries only the order's id: fetch the order
+    local gid = str(o.admin_graphql_api_id) or shopify.gid("Order", o.id)
+    o = shopify.fetch_order_rest(gid)
+    if not o then return { skipped = "order " .. gid .. " not found in Shopify" } end
+  end
   for _, f in ipairs(filters) do
     local why = f(o)
     if why then return { skipped = why } end
