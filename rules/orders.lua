@@ -194,10 +194,11 @@ local function sync_order(event)
     end
     return { skipped = "already synced as OrderEZ order " .. existing }
   end
-  if o.ezsync_catchup then
-    -- the catch-up poller found an order no webhook brought: read it whole
-    o = shopify.fetch_order(str(o.admin_graphql_api_id) or shopify.gid("Order", o.id))
-    if not o then return { skipped = "order no longer exists in Shopify" } end
+  if o.ezsync_catchup or not o.line_items then
+    -- the catch-up poller's orders/updated carries only the order's id: read it whole
+    local gid = str(o.admin_graphql_api_id) or shopify.gid("Order", o.id)
+    o = shopify.fetch_order(gid)
+    if not o then return { skipped = "order " .. gid .. " not found in Shopify" } end
   end
   for _, f in ipairs(filters) do
     local why = f(o)

@@ -340,4 +340,57 @@ describe("rules/orders.lua", function()
     assert.are.equal(1, #f.outlets)
     assert.are.equal("jon@example.com", f.outlets[1].email)
   end)
+  -- Bug: the Shopify catch-up poller's orders/updated carries only {id, admin_graphql_api_id,
+  -- updated_at}; the rule mapped that stub as an order (no lines, no customer), created a
+  -- nameless outlet and dead-lettered on OrderEZ's 422. It must fetch the order first.
+  it("fetches the order for a catch-up event that carries only its id (catch-up stub bug)", function()
+    local gql_order = {
+      id = "gid://shopify/Order/820982911946154508", legacyResourceId = "820982911946154508",
+      name = "#1001", note = ezhost.json_decode("null"), email = "jon@example.com",
+      phone = ezhost.json_decode("null"), test = false, createdAt = "2026-11-20T19:00:00-05:00",
+      cancelledAt = ezhost.json_decode("null"), currencyCode = "EUR",
+      displayFinancialStatus = "PAID", customAttributes = {},
+      customer = { legacyResourceId = "115310627314723954", email = "jon@example.com",
+                   firstName = "Jon", lastName = "Snow", phone = ezhost.json_decode("null"),
+                   defaultAddress = ezhost.json_decode("null") },
+      shippingAddress = { address1 = "1 Main St", address2 = ezhost.json_decode("null"),
+                          city = "Gent", provinceCode = ezhost.json_decode("null"), zip = "9000",
+                          countryCodeV2 = "BE", company = ezhost.json_decode("null") },
+      shippingLines = { nodes = { { originalPriceSet = { shopMoney = { amount = "5.0" } },
+                                    discountedPriceSet = { shopMoney = { amount = "5.0" } } } } },
+      lineItems = { nodes = { { id = "gid://shopify/LineItem/487817672276298999", sku = "TEA-1",
+        name = "Green tea", title = "Green tea", quantity = 2,
+        originalUnitPriceSet = { shopMoney = { amount = "6.0" } },
+        variant = { legacyResourceId = "39072856" }, discountAllocations = {} } } },
+    }
+    local answer = f.answer
+    f.answer = function(call)
+      if call.kind == "shopify" and decode(call.body).query:match("^query EzsyncOrder") then
+        f.fetched = decode(call.body).variables.id
+        return { status = 200, body = { data = { order = gql_order } } }
+      end
+      return answer(call)
+    end
+    local r = run(host, f, "shopify/orders/updated", { id = 820982911946154508,
+      admin_graphql_api_id = "gid://shopify/Order/820982911946154508",
+      updated_at = "2026-11-20T19:00:05-05:00", ezsync_catchup = true })
+    assert.are.equal("done", r.status, r.error)
+    assert.are.equal("gid://shopify/Order/820982911946154508", f.fetched)
+    assert.are.equal(1, #f.orders)
+    local o = f.orders[1]
+    assert.are.equal("gid://shopify/Order/820982911946154508", o.externalRef)
+    assert.are.equal("paid", o.paymentStatus)
+    assert.are.equal("5.00", o.deliveryFee)
+    assert.are.same({ { productId = 11, sku = "TEA-1", name = "Green tea", quantity = 2,
+                        unitPrice = "6.00", lineTotal = "12.00", id = o.id * 100 + 1 } }, o.lineItems)
+    assert.are.equal("Jon Snow", f.outlets[1].name)
+    assert.are.equal("101", host:idmap_get("customer", "115310627314723954"))
+    assert.are.equal(tostring(o.id * 100 + 1), host:idmap_get("line", "487817672276298999"))
+    -- a catch-up event for an order already synced costs no call at all
+    local again = run(host, f, "shopify/orders/updated", { id = 820982911946154508,
+      admin_graphql_api_id = "gid://shopify/Order/820982911946154508", ezsync_catchup = true },
+      { event_id = 2 })
+    assert.are.equal("done", again.status, again.error)
+    assert.are.same({}, calls_summary(again))
+  end)
 end)
