@@ -69,6 +69,7 @@ const char *store_errmsg(const struct store *st) { return st->err; }
 
 void store_set_busy_timeout(struct store *st, int ms) { sqlite3_busy_timeout(st->db, ms); }
 
+
 void store_set_autocheckpoint(struct store *st, int pages)
 {
     sqlite3_wal_autocheckpoint(st->db, pages);
@@ -136,6 +137,13 @@ static int exec(struct store *st, const char *sql, const char *what)
         return -1;
     }
     return 0;
+}
+
+int store_set_durability(struct store *st, enum store_durability d)
+{
+    /* In WAL mode NORMAL syncs at checkpoints only; FULL syncs the WAL at every commit. */
+    return exec(st, d == STORE_DURABLE ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
+                "setting durability");
 }
 
 int store_schema_version(struct store *st)

@@ -28,6 +28,12 @@ void store_set_busy_timeout(struct store *st, int ms);
  * leaves the log past ~1000 pages checkpoints it inside the commit, which then takes tens of ms:
  * a process with a checkpointer of its own turns that off (pages = 0) on every connection. */
 void store_set_autocheckpoint(struct store *st, int pages);
+/* Durability of this connection's commits: STORE_DURABLE (default: on disk before the commit
+ * returns, survives power loss) or STORE_CRASH_SAFE (survives a process crash; on power loss
+ * the newest commits may be lost until the next durable commit or checkpoint syncs them).
+ * Webhook acknowledgements need STORE_DURABLE; see service.c for who may use the other. */
+enum store_durability { STORE_DURABLE, STORE_CRASH_SAFE };
+int store_set_durability(struct store *st, enum store_durability d);
 /* Copies the log into the database without blocking writers or readers (restart = 0), or, with
  * restart = 1, waits (up to the busy timeout) for the writer so the log is copied completely and
  * the next commit starts it from the beginning: the log stops growing. *log_pages and
