@@ -55,6 +55,14 @@ static const char *migrations[] = {
     "ALTER TABLE jobs ADD COLUMN finished_at INTEGER;"
     "CREATE INDEX jobs_pending_entity ON jobs(entity_key, id)"
     "  WHERE state IN ('queued','running','retry_wait');",
+    /* 3: `blocked` marks a queued job that waits behind an unfinished job of its entity, kept
+     * up to date at insert and when a job finishes, so finding runnable jobs reads only the
+     * heads (was: a probe per queued job, quadratic when one entity had a backlog). */
+    "ALTER TABLE jobs ADD COLUMN blocked INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE jobs SET blocked = 1 WHERE state = 'queued' AND EXISTS (SELECT 1 FROM jobs p"
+    "  WHERE p.entity_key = jobs.entity_key AND p.id < jobs.id"
+    "  AND p.state IN ('queued','running','retry_wait'));"
+    "CREATE INDEX jobs_runnable ON jobs(state, blocked, priority, next_at, id);",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -106,7 +106,9 @@ int store_job_insert(struct store *st, struct store_job *job)
 {
     static const char sql[] =
         "INSERT INTO jobs (event_id, state, priority, entity_key, topic, attempts, next_at,"
-        " last_error, created_at, updated_at, finished_at) VALUES (?,?,?,?,?,0,0,?,?,?,?)";
+        " last_error, created_at, updated_at, finished_at, blocked) VALUES (?,?,?,?,?,0,0,?,?,?,?,"
+        " ?2 = 'queued' AND EXISTS (SELECT 1 FROM jobs p WHERE p.entity_key = ?4"
+        "  AND p.state IN ('queued','running','retry_wait')))";
     sqlite3_stmt *s = store_stmt(st, sql);
     if (!s) return -1;
     int64_t now = store_now_ms();
@@ -220,13 +222,11 @@ int store_events_after(struct store *st, int64_t after_id, int limit, int64_t *i
 
 int store_jobs_runnable(struct store *st, int limit, int64_t *ids, size_t *n)
 {
-    /* Queued jobs have next_at = 0, so the jobs_ready index yields them in (priority, id)
-     * order and the scan stops after limit heads; jobs_pending_entity answers the check. */
+    /* Only the heads of their entities (blocked = 0), by priority then id: an index range,
+     * however long the queue behind one busy entity is. */
     static const char sql[] =
-        "SELECT j.id FROM jobs j WHERE j.state = 'queued' AND NOT EXISTS ("
-        "  SELECT 1 FROM jobs p WHERE p.entity_key = j.entity_key AND p.id < j.id"
-        "  AND p.state IN ('queued','running','retry_wait'))"
-        " ORDER BY j.priority, j.next_at, j.id LIMIT ?";
+        "SELECT id FROM jobs WHERE state = 'queued' AND blocked = 0"
+        " ORDER BY priority, next_at, id LIMIT ?";
     int rc;
     *n = 0;
     sqlite3_stmt *s = store_stmt(st, sql);
@@ -290,6 +290,21 @@ int store_job_start(struct store *st, int64_t id, const char *rules_version)
     return update_one(st, s, "starting job");
 }
 
+/* After a job of this entity finished (done, dead): its oldest blocked successor becomes a head
+ * unless another unfinished job of the entity is still ahead of it. */
+static int unblock_next(struct store *st, int64_t finished_id)
+{
+    sqlite3_stmt *s = store_stmt(st,
+        "UPDATE jobs SET blocked = 0 WHERE id = (SELECT n.id FROM jobs n, jobs f"
+        "  WHERE f.id = ?1 AND n.entity_key = f.entity_key AND n.state = 'queued'"
+        "  AND n.blocked = 1 ORDER BY n.id LIMIT 1)"
+        " AND NOT EXISTS (SELECT 1 FROM jobs p WHERE p.entity_key = jobs.entity_key"
+        "  AND p.id < jobs.id AND p.state IN ('queued','running','retry_wait'))");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, finished_id);
+    return step_done(st, s, "unblocking the next job");
+}
+
 int store_job_finish(struct store *st, int64_t id, int state, int64_t next_at,
                      const char *error, const char *traceback, const char *failed_request)
 {
@@ -307,7 +322,8 @@ int store_job_finish(struct store *st, int64_t id, int state, int64_t next_at,
     if (state == STORE_JOB_RETRY_WAIT) sqlite3_bind_null(s, 7);
     else sqlite3_bind_int64(s, 7, now);
     sqlite3_bind_int64(s, 8, id);
-    return update_one(st, s, "finishing job");
+    if (update_one(st, s, "finishing job")) return -1;
+    return state == STORE_JOB_RETRY_WAIT ? 0 : unblock_next(st, id);
 }
 
 int store_job_requeue(struct store *st, int64_t id, int refund)
@@ -340,7 +356,9 @@ int store_job_retry(struct store *st, int64_t id)
 {
     sqlite3_stmt *s = store_stmt(st,
         "UPDATE jobs SET state = 'queued', attempts = 0, next_at = 0, last_error = NULL,"
-        " traceback = NULL, failed_request = NULL, finished_at = NULL, updated_at = ?"
+        " traceback = NULL, failed_request = NULL, finished_at = NULL, updated_at = ?,"
+        " blocked = EXISTS (SELECT 1 FROM jobs p WHERE p.entity_key = jobs.entity_key"
+        "  AND p.id < jobs.id AND p.state IN ('queued','running','retry_wait'))"
         " WHERE id = ? AND state = 'dead'");
     if (!s) return -1;
     sqlite3_bind_int64(s, 1, store_now_ms());

@@ -105,6 +105,47 @@ static void test_lookup_replay_and_divergence(void **state)
     unlink(path);
 }
 
+/* Regression: with one entity's backlog the runnable query probed every queued job (quadratic
+ * over a flash sale from one buyer). Now `blocked` marks waiters; a backlog hands over one job
+ * at a time, in order, as each head finishes. */
+static void test_backlog_of_one_entity_hands_over_in_order(void **state)
+{
+    (void)state;
+    char path[512];
+    struct store *st = open_tmp(path, sizeof path, "backlog");
+    int64_t first = 0, other;
+    for (int i = 0; i < 300; i++) {
+        int64_t id = add_job(st, "buyer:1", 0, i + 1);
+        if (!first) first = id;
+    }
+    other = add_job(st, "buyer:2", 0, 1000);
+    int64_t ids[10];
+    size_t n;
+    for (int i = 0; i < 300; i++) {
+        assert_int_equal(store_jobs_runnable(st, 10, ids, &n), 0);
+        assert_int_equal(n, i == 0 ? 2 : 1);
+        assert_int_equal(ids[0], first + i);
+        if (i == 0) assert_int_equal(ids[1], other);
+        assert_int_equal(store_job_start(st, ids[0], "v"), 0);
+        if (i == 0) assert_int_equal(store_job_start(st, other, "v"), 0);
+        /* every 7th attempt waits for a retry first: its successor stays blocked meanwhile */
+        if (i % 7 == 3) {
+            assert_int_equal(store_job_finish(st, ids[0], STORE_JOB_RETRY_WAIT, 1, "503", NULL, NULL), 0);
+            assert_int_equal(store_jobs_runnable(st, 10, ids, &n), 0);
+            assert_int_equal(n, 0);
+            int promoted;
+            assert_int_equal(store_jobs_promote_due(st, store_now_ms(), &promoted), 0);
+            assert_int_equal(store_job_start(st, first + i, "v"), 0);
+        }
+        assert_int_equal(store_job_finish(st, first + i, i % 50 == 10 ? STORE_JOB_DEAD : STORE_JOB_DONE,
+                                          0, NULL, NULL, NULL), 0);
+    }
+    assert_int_equal(store_jobs_runnable(st, 10, ids, &n), 0);
+    assert_int_equal(n, 0);
+    store_close(st);
+    unlink(path);
+}
+
 static void test_runnable_order_and_states(void **state)
 {
     (void)state;
@@ -211,6 +252,7 @@ int main(void)
         cmocka_unit_test(test_hash_and_keys),
         cmocka_unit_test(test_lookup_replay_and_divergence),
         cmocka_unit_test(test_runnable_order_and_states),
+        cmocka_unit_test(test_backlog_of_one_entity_hands_over_in_order),
         cmocka_unit_test(test_unjobbed_events),
     };
     return cmocka_run_group_tests_name("journal", tests, NULL, NULL);
