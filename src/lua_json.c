@@ -378,63 +378,79 @@ static int dec_literal(struct dec *d, const char *word, size_t n)
     return 0;
 }
 
+/* Members and elements are collected on the Lua stack and the table is made once their
+ * number is known: growing a table member by member rehashes it at every power of two. */
 static int dec_object(struct dec *d, int depth)
 {
     lua_State *L = d->L;
-    lua_createtable(L, 0, 4);
+    int base = lua_gettop(L), n = 0;
     d->p++;
     skip_ws(d);
     if (d->p < d->end && *d->p == '}') {
         d->p++;
-        return 0;
-    }
-    for (;;) {
-        if (d->p >= d->end || *d->p != '"') return -1;
-        d->p++;
-        if (dec_string(d, 1)) return -1;
-        skip_ws(d);
-        if (d->p >= d->end || *d->p != ':') return -1;
-        d->p++;
-        skip_ws(d);
-        if (dec_value(d, depth + 1)) return -1;
-        lua_rawset(L, -3); /* a repeated key: the last one wins, as in jansson */
-        skip_ws(d);
-        if (d->p >= d->end) return -1;
-        if (*d->p == '}') {
+    } else {
+        for (;;) {
+            /* a stack that cannot grow (a giant object): the tree path copes, as before */
+            if (d->p >= d->end || *d->p != '"' || !lua_checkstack(L, 6)) return -1;
             d->p++;
-            return 0;
+            if (dec_string(d, 1)) return -1;
+            skip_ws(d);
+            if (d->p >= d->end || *d->p != ':') return -1;
+            d->p++;
+            skip_ws(d);
+            if (dec_value(d, depth + 1)) return -1;
+            n++;
+            skip_ws(d);
+            if (d->p >= d->end) return -1;
+            if (*d->p == '}') {
+                d->p++;
+                break;
+            }
+            if (*d->p != ',') return -1;
+            d->p++;
+            skip_ws(d);
         }
-        if (*d->p != ',') return -1;
-        d->p++;
-        skip_ws(d);
     }
+    lua_createtable(L, 0, n);
+    lua_insert(L, base + 1);
+    for (int i = 0; i < n; i++) { /* in order: a repeated key, the last one wins, as in jansson */
+        lua_pushvalue(L, base + 2 + 2 * i);
+        lua_pushvalue(L, base + 3 + 2 * i);
+        lua_rawset(L, base + 1);
+    }
+    lua_settop(L, base + 1);
+    return 0;
 }
 
 static int dec_array(struct dec *d, int depth)
 {
     lua_State *L = d->L;
-    lua_createtable(L, 0, 0);
-    lua_pushvalue(L, d->array_mt);
-    lua_setmetatable(L, -2);
+    int base = lua_gettop(L), n = 0;
     d->p++;
     skip_ws(d);
     if (d->p < d->end && *d->p == ']') {
         d->p++;
-        return 0;
-    }
-    for (lua_Integer i = 1;; i++) {
-        if (dec_value(d, depth + 1)) return -1;
-        lua_rawseti(L, -2, i);
-        skip_ws(d);
-        if (d->p >= d->end) return -1;
-        if (*d->p == ']') {
+    } else {
+        for (;;) {
+            if (!lua_checkstack(L, 6) || dec_value(d, depth + 1)) return -1;
+            n++;
+            skip_ws(d);
+            if (d->p >= d->end) return -1;
+            if (*d->p == ']') {
+                d->p++;
+                break;
+            }
+            if (*d->p != ',') return -1;
             d->p++;
-            return 0;
+            skip_ws(d);
         }
-        if (*d->p != ',') return -1;
-        d->p++;
-        skip_ws(d);
     }
+    lua_createtable(L, n, 0);
+    lua_insert(L, base + 1);
+    for (int i = n; i > 0; i--) lua_rawseti(L, base + 1, i); /* pops the last element */
+    lua_pushvalue(L, d->array_mt);
+    lua_setmetatable(L, base + 1);
+    return 0;
 }
 
 /* d->p is at the value (no whitespace before it). depth 1 is the document itself. */
