@@ -11,6 +11,7 @@
 #include "store.h"
 
 #include <getopt.h>
+#include <pthread.h>
 #include <jansson.h>
 #include <lauxlib.h>
 #include <stdio.h>
@@ -28,17 +29,21 @@ static const char *kind_name(int k)
 
 static int streq(const char *a, const char *b) { return (!a && !b) || (a && b && !strcmp(a, b)); }
 
-/* Reads anywhere in the recording, by request: built on the first read an event's own
- * recording cannot answer. Jobs ran concurrently when the traffic was recorded, so an event
- * may find a product already mapped that the sequential replay still has to look up, and the
- * lookup was recorded under another (possibly later) event. Only reads are answered this way:
- * a write is never borrowed from another event. */
+/* Reads anywhere in the recording, by request. Jobs ran concurrently when the traffic was
+ * recorded, so an event may find a product already mapped that the sequential replay still has
+ * to look up, and the lookup was recorded under another (possibly later) event. Only reads are
+ * answered this way: a write is never borrowed from another event. The index covers the whole
+ * file (the last recording of a read wins), so when it is built does not change it: with a
+ * second core it is built in the background from the start, else on the first read an event's
+ * own recording cannot answer (it costs a pass over the file). */
 struct read_index {
     const char *path;
-    json_t *map;                 /* signature -> index in calls (the last recorded wins) */
+    json_t *map;                 /* signature -> index in calls */
     struct dryrun_call *calls;   /* copies: strings owned */
     size_t n, cap;
     int built;
+    int thread;                  /* a builder thread runs: join it before use */
+    pthread_t th;
 };
 
 static int is_read(int kind, const char *method, const char *body)
@@ -57,19 +62,41 @@ static char *signature(int kind, const char *method, const char *path, const cha
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
+static void call_clear(struct dryrun_call *d)
+{
+    free((char *)d->kind_name);
+    free((char *)d->method);
+    free((char *)d->path);
+    free((char *)d->body);
+    free((char *)d->response);
+    memset(d, 0, sizeof *d);
+}
+
 static void index_add(struct read_index *ix, const struct dryrun_call *c)
 {
-    if (ix->n == ix->cap) {
-        size_t cap = ix->cap ? ix->cap * 2 : 256;
-        struct dryrun_call *a = realloc(ix->calls, cap * sizeof *a);
-        if (!a) return;
-        ix->calls = a;
-        ix->cap = cap;
-    }
     char *sig = signature(c->kind, c->method, c->path, c->body);
     if (!sig) return;
-    struct dryrun_call *d = &ix->calls[ix->n];
-    memset(d, 0, sizeof *d);
+    json_t *at = json_object_get(ix->map, sig);
+    struct dryrun_call *d;
+    if (at) { /* recorded again: the later one replaces it */
+        d = &ix->calls[json_integer_value(at)];
+        call_clear(d);
+    } else {
+        if (ix->n == ix->cap) {
+            size_t cap = ix->cap ? ix->cap * 2 : 256;
+            struct dryrun_call *a = realloc(ix->calls, cap * sizeof *a);
+            if (!a) {
+                free(sig);
+                return;
+            }
+            ix->calls = a;
+            ix->cap = cap;
+        }
+        d = &ix->calls[ix->n];
+        memset(d, 0, sizeof *d);
+        json_object_set_new(ix->map, sig, json_integer((json_int_t)ix->n++));
+    }
+    free(sig);
     d->kind = c->kind;
     d->status = c->status;
     d->kind_name = dup_or_null(c->kind_name);
@@ -77,12 +104,11 @@ static void index_add(struct read_index *ix, const struct dryrun_call *c)
     d->path = dup_or_null(c->path);
     d->body = dup_or_null(c->body);
     d->response = dup_or_null(c->response);
-    json_object_set_new(ix->map, sig, json_integer((json_int_t)ix->n++));
-    free(sig);
 }
 
-static void index_build(struct read_index *ix)
+static void *index_build(void *arg)
 {
+    struct read_index *ix = arg;
     ix->built = 1;
     ix->map = json_object();
     FILE *f = fopen(ix->path, "r");
@@ -95,17 +121,25 @@ static void index_build(struct read_index *ix)
                 index_add(ix, &ev->calls[i]);
     dryrun_reader_close(rd);
     if (f) fclose(f);
+    return NULL;
+}
+
+static void index_start(struct read_index *ix)
+{
+    if (ix->path && pthread_create(&ix->th, NULL, index_build, ix) == 0) ix->thread = 1;
+}
+
+static void index_wait(struct read_index *ix)
+{
+    if (!ix->thread) return;
+    pthread_join(ix->th, NULL);
+    ix->thread = 0;
 }
 
 static void index_free(struct read_index *ix)
 {
-    for (size_t i = 0; i < ix->n; i++) {
-        free((char *)ix->calls[i].kind_name);
-        free((char *)ix->calls[i].method);
-        free((char *)ix->calls[i].path);
-        free((char *)ix->calls[i].body);
-        free((char *)ix->calls[i].response);
-    }
+    index_wait(ix);
+    for (size_t i = 0; i < ix->n; i++) call_clear(&ix->calls[i]);
     free(ix->calls);
     json_decref(ix->map);
 }
@@ -113,6 +147,7 @@ static void index_free(struct read_index *ix)
 static const struct dryrun_call *index_find(struct read_index *ix, const struct rules_io *io)
 {
     if (!is_read((int)io->kind, io->method, io->body) || !ix->path) return NULL;
+    index_wait(ix);
     if (!ix->built) index_build(ix);
     char *sig = signature((int)io->kind, io->method, io->path, io->body);
     json_t *i = sig ? json_object_get(ix->map, sig) : NULL;
@@ -354,7 +389,7 @@ int dryrun_cmd(int argc, char **argv)
         fprintf(stderr, "ezsync dry-run: %s\n", err);
         goto done;
     }
-    struct read_index ix = { in == stdin ? NULL : events, NULL, NULL, 0, 0, 0 };
+    struct read_index ix = { in == stdin ? NULL : events, NULL, NULL, 0, 0, 0, 0, 0 };
     struct replay rp = { rules, mem, &ix, fx, luaL_newstate(), NULL, 0 };
     long in_size = -1;
     if (in != stdin && fseek(in, 0, SEEK_END) == 0) {
@@ -366,6 +401,7 @@ int dryrun_cmd(int argc, char **argv)
     const char *threads = getenv("EZSYNC_DRYRUN_THREADS");
     int threaded = sysconf(_SC_NPROCESSORS_ONLN) > 1 && !(threads && strcmp(threads, "0") == 0);
     struct dryrun_reader *rd = rp.scratch ? dryrun_reader_open(in, threaded) : NULL;
+    if (threaded) index_start(&ix);
     if (!rd) {
         fprintf(stderr, "ezsync dry-run: out of memory\n");
         rc = EXIT_RUNTIME;

@@ -48,6 +48,7 @@ struct dryrun_reader {
     struct slot slots[RING];
     /* threaded: the reader fills slots[head % RING], the caller takes slots[tail % RING] */
     int threaded, started, done, stop, holding;
+    int reader_waits, caller_waits;  /* who sleeps on a condition: only they are signalled */
     size_t head, tail;
     pthread_t th;
     pthread_mutex_t mu;
@@ -331,7 +332,11 @@ static void *reader_main(void *arg)
     struct dryrun_reader *r = arg;
     for (;;) {
         pthread_mutex_lock(&r->mu);
-        while (r->head - r->tail == RING && !r->stop) pthread_cond_wait(&r->can_fill, &r->mu);
+        while (r->head - r->tail == RING && !r->stop) {
+            r->reader_waits = 1;
+            pthread_cond_wait(&r->can_fill, &r->mu);
+        }
+        r->reader_waits = 0;
         if (r->stop) {
             pthread_mutex_unlock(&r->mu);
             return NULL;
@@ -343,7 +348,7 @@ static void *reader_main(void *arg)
         if (more) r->head++;
         /* the replay stops at a bad line: reading further is wasted */
         if (!more || s->ev.problem) r->done = 1;
-        pthread_cond_signal(&r->can_take);
+        if (r->caller_waits) pthread_cond_signal(&r->can_take);
         pthread_mutex_unlock(&r->mu);
         if (r->done) return NULL;
     }
@@ -384,9 +389,16 @@ struct dryrun_event *dryrun_reader_next(struct dryrun_reader *r)
     if (r->holding) { /* the caller is done with the previous event: its slot is free */
         r->tail++;
         r->holding = 0;
-        pthread_cond_signal(&r->can_fill);
+        /* a waiting reader is woken once half the ring is free: one wake-up per RING/2
+         * events instead of one per event */
+        if (r->reader_waits && (r->head - r->tail <= RING / 2 || r->done))
+            pthread_cond_signal(&r->can_fill);
     }
-    while (r->tail == r->head && !r->done) pthread_cond_wait(&r->can_take, &r->mu);
+    while (r->tail == r->head && !r->done) {
+        r->caller_waits = 1;
+        pthread_cond_wait(&r->can_take, &r->mu);
+    }
+    r->caller_waits = 0;
     struct dryrun_event *ev = NULL;
     if (r->tail != r->head) {
         ev = &r->slots[r->tail % RING].ev;
