@@ -1,4 +1,4 @@
-/* Unit tests for src/lua_json.c: JSON <-> Lua through jansson. Values are compared through the
+/* Unit tests for src/lua_json.c and lua_json_fast.c: JSON <-> Lua, direct and through jansson. Values are compared through the
  * encoder itself (sorted keys: a deterministic printer) and through Lua-side type checks. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -440,6 +440,102 @@ static void test_decoder_fixtures(void **state)
     }
 }
 
+/* ---- the direct encoder against the jansson tree ---- */
+
+static int call_encode(lua_State *Ls)
+{
+    int tree = lua_toboolean(Ls, 2), pretty = lua_toboolean(Ls, 3);
+    lua_settop(Ls, 1);
+    if (tree) lua_json_encode_tree(Ls, 1, pretty ? LUA_JSON_PRETTY : 0, NULL);
+    else lua_json_encode(Ls, 1, pretty ? LUA_JSON_PRETTY : 0, NULL);
+    return 1;
+}
+
+/* Encodes the value at idx both ways, compact and pretty; fails the test on any difference. */
+static void encode_both(int idx)
+{
+    idx = lua_absindex(L, idx);
+    for (int pretty = 0; pretty < 2; pretty++) {
+        int st[2];
+        for (int tree = 0; tree < 2; tree++) {
+            lua_pushcfunction(L, call_encode);
+            lua_pushvalue(L, idx);
+            lua_pushboolean(L, tree);
+            lua_pushboolean(L, pretty);
+            st[tree] = lua_pcall(L, 3, 1, 0);
+        }
+        if (st[0] != st[1] || strcmp(lua_tostring(L, -1), lua_tostring(L, -2)) != 0)
+            fail_msg("encoders differ (pretty %d): direct [%s] tree [%s]", pretty,
+                     lua_tostring(L, -2), lua_tostring(L, -1));
+        lua_pop(L, 2);
+    }
+}
+
+static void test_encoder_differential(void **state)
+{
+    (void)state;
+    /* values only Lua makes: what JSON text cannot carry, and what the encoder must refuse */
+    static const char tricky[] =
+        "local t = {\n"
+        "  {}, json.array(), {1, 2, 3}, {[1] = 1, [3] = 3}, {1, 2, x = 3}, {[0] = 1}, {[-1] = 1},\n"
+        "  {[1.5] = 1}, {[true] = 1}, {a = print}, {f = 0/0}, {f = math.huge}, {f = -math.huge},\n"
+        "  {0.1, 1.0, -0.0, 1e300, 5e-324, 123456789.125, 2^53, 1/3, -2.5e-7, 100.0, 1e16, 1e17},\n"
+        "  {math.maxinteger, math.mininteger, 0, -1}, {s = 'a\\0b'}, {['a\\0b'] = 1},\n"
+        "  {s = '\\xff'}, {['\\xff'] = 1}, {s = '\\1\\2\\31\\127 \"\\\\/\\b\\f\\n\\r\\t'},\n"
+        "  {s = 'caf\\xc3\\xa9 \\xf0\\x9f\\x98\\x80 \\xed\\xa0\\x80'}, {b = 'ab', a = 'x', B = 1, [''] = 0, aa = 2},\n"
+        "  {n = json.null, t = true, f = false}, json.array({json.null, {}, json.array()}),\n"
+        "  {k = coroutine.create(print)}, {nested = {deeper = {deepest = json.array({1, {x = 'y'}})}}},\n"
+        "  'plain', 42, 1.5, true, json.null, {[2] = 'b', [1] = 'a'}, {['1'] = 'string key'},\n"
+        "}\n"
+        "local deep = {} local cur = deep for i = 1, 127 do cur.x = {} cur = cur.x end t[#t + 1] = deep\n"
+        "local deeper = {} cur = deeper for i = 1, 128 do cur.x = {} cur = cur.x end t[#t + 1] = deeper\n"
+        "local cyc = {} cyc.self = cyc t[#t + 1] = cyc\n"
+        "local arr = json.array({1, 2}) arr[4] = 4 t[#t + 1] = arr\n"
+        "local big = {} for i = 1, 300 do big['k' .. i] = i end t[#t + 1] = big\n"
+        "return t\n";
+    assert_int_equal(luaL_dostring(L, tricky), LUA_OK);
+    int t = lua_gettop(L);
+    for (lua_Integer i = 1; i <= (lua_Integer)lua_rawlen(L, t); i++) {
+        lua_rawgeti(L, t, i);
+        encode_both(-1);
+        lua_pop(L, 1);
+    }
+    lua_pushnil(L);
+    encode_both(-1); /* nil: null */
+    lua_settop(L, 0);
+    /* everything the random documents decode to */
+    struct gen g = { NULL, 0, 0 };
+    for (int doc = 0; doc < 5000; doc++) {
+        g.len = 0;
+        gen_value(&g, 0);
+        lua_pushcfunction(L, call_decode);
+        lua_pushlstring(L, g.buf, g.len);
+        lua_pushboolean(L, 1);
+        if (lua_pcall(L, 2, 1, 0) == LUA_OK) {
+            unsigned long before = lua_json_encode_fallbacks();
+            encode_both(-1);
+            /* whatever JSON text decodes to, the direct encoder writes itself */
+            if (lua_json_encode_fallbacks() != before)
+                fail_msg("the direct encoder handed over [%.*s]", (int)g.len, g.buf);
+        }
+        lua_settop(L, 0);
+    }
+    free(g.buf);
+    /* and the real payloads */
+    static const char *const files[] = { "scripts/bench/orders_create.json",
+                                         "scripts/bench/rules_order.json" };
+    for (size_t i = 0; i < 2; i++) {
+        FILE *f = fopen(files[i], "rb");
+        assert_non_null(f);
+        char buf[65536];
+        size_t n = fread(buf, 1, sizeof buf, f);
+        fclose(f);
+        lua_json_decode(L, buf, n);
+        encode_both(-1);
+        lua_settop(L, 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -454,6 +550,7 @@ int main(void)
         cmocka_unit_test(test_decoder_edge_cases),
         cmocka_unit_test(test_decoder_random),
         cmocka_unit_test(test_decoder_fixtures),
+        cmocka_unit_test(test_encoder_differential),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
