@@ -38,12 +38,14 @@ static int streq(const char *a, const char *b) { return (!a && !b) || (a && b &&
  * own recording cannot answer (it costs a pass over the file). */
 struct read_index {
     const char *path;
+    long start, end;             /* the lines it covers: those starting in [start, end) */
     json_t *map;                 /* signature -> index in calls */
     struct dryrun_call *calls;   /* copies: strings owned */
     size_t n, cap;
     int built;
     int thread;                  /* a builder thread runs: join it before use */
     pthread_t th;
+    struct read_index *later;    /* the second half of the file, built on a thread of its own */
 };
 
 static int is_read(int kind, const char *method, const char *body)
@@ -72,31 +74,33 @@ static void call_clear(struct dryrun_call *d)
     memset(d, 0, sizeof *d);
 }
 
+/* The slot for sig in ix (a fresh one, or the one it had: the later recording replaces it). */
+static struct dryrun_call *index_slot(struct read_index *ix, const char *sig)
+{
+    json_t *at = json_object_get(ix->map, sig);
+    if (at) {
+        struct dryrun_call *d = &ix->calls[json_integer_value(at)];
+        call_clear(d);
+        return d;
+    }
+    if (ix->n == ix->cap) {
+        size_t cap = ix->cap ? ix->cap * 2 : 256;
+        struct dryrun_call *a = realloc(ix->calls, cap * sizeof *a);
+        if (!a) return NULL;
+        ix->calls = a;
+        ix->cap = cap;
+    }
+    json_object_set_new(ix->map, sig, json_integer((json_int_t)ix->n));
+    return &ix->calls[ix->n++];
+}
+
 static void index_add(struct read_index *ix, const struct dryrun_call *c)
 {
     char *sig = signature(c->kind, c->method, c->path, c->body);
-    if (!sig) return;
-    json_t *at = json_object_get(ix->map, sig);
-    struct dryrun_call *d;
-    if (at) { /* recorded again: the later one replaces it */
-        d = &ix->calls[json_integer_value(at)];
-        call_clear(d);
-    } else {
-        if (ix->n == ix->cap) {
-            size_t cap = ix->cap ? ix->cap * 2 : 256;
-            struct dryrun_call *a = realloc(ix->calls, cap * sizeof *a);
-            if (!a) {
-                free(sig);
-                return;
-            }
-            ix->calls = a;
-            ix->cap = cap;
-        }
-        d = &ix->calls[ix->n];
-        memset(d, 0, sizeof *d);
-        json_object_set_new(ix->map, sig, json_integer((json_int_t)ix->n++));
-    }
+    struct dryrun_call *d = sig ? index_slot(ix, sig) : NULL;
     free(sig);
+    if (!d) return;
+    memset(d, 0, sizeof *d);
     d->kind = c->kind;
     d->status = c->status;
     d->kind_name = dup_or_null(c->kind_name);
@@ -113,6 +117,10 @@ static void *index_build(void *arg)
     ix->map = json_object();
     FILE *f = fopen(ix->path, "r");
     struct dryrun_reader *rd = f ? dryrun_reader_open(f, 0) : NULL;
+    if (rd && dryrun_reader_range(rd, ix->start, ix->end)) {
+        dryrun_reader_close(rd);
+        rd = NULL;
+    }
     struct dryrun_event *ev;
     /* every line's calls count, even a line the replay would refuse (as before) */
     while (rd && (ev = dryrun_reader_next(rd)) != NULL)
@@ -124,16 +132,48 @@ static void *index_build(void *arg)
     return NULL;
 }
 
-static void index_start(struct read_index *ix)
+/* Both halves of the file at once on their own threads: the first event may need the index,
+ * and then the replay waits for the whole pass. */
+static void index_start(struct read_index *ix, long size)
 {
-    if (ix->path && pthread_create(&ix->th, NULL, index_build, ix) == 0) ix->thread = 1;
+    if (!ix->path || size < 2) return;
+    struct read_index *later = calloc(1, sizeof *later);
+    if (!later) return;
+    *later = (struct read_index){ ix->path, size / 2, -1, NULL, NULL, 0, 0, 0, 0, 0, NULL };
+    ix->end = size / 2;
+    if (pthread_create(&later->th, NULL, index_build, later) == 0) {
+        later->thread = 1;
+        ix->later = later;
+    } else {
+        free(later);
+        ix->end = -1;
+    }
+    if (pthread_create(&ix->th, NULL, index_build, ix) == 0) ix->thread = 1;
 }
 
+static void index_free(struct read_index *ix);
+
+/* Joins the builders and takes the later half in (its recordings win). */
 static void index_wait(struct read_index *ix)
 {
-    if (!ix->thread) return;
-    pthread_join(ix->th, NULL);
+    if (ix->thread) pthread_join(ix->th, NULL);
     ix->thread = 0;
+    struct read_index *later = ix->later;
+    if (!later) return;
+    ix->later = NULL;
+    if (later->thread) pthread_join(later->th, NULL);
+    if (!ix->built) index_build(ix); /* its thread did not start */
+    const char *sig;
+    json_t *at;
+    json_object_foreach(later->map, sig, at) {
+        struct dryrun_call *src = &later->calls[json_integer_value(at)];
+        struct dryrun_call *d = index_slot(ix, sig);
+        if (!d) continue;
+        *d = *src; /* moved: the strings change hands */
+        memset(src, 0, sizeof *src);
+    }
+    index_free(later);
+    free(later);
 }
 
 static void index_free(struct read_index *ix)
@@ -389,7 +429,7 @@ int dryrun_cmd(int argc, char **argv)
         fprintf(stderr, "ezsync dry-run: %s\n", err);
         goto done;
     }
-    struct read_index ix = { in == stdin ? NULL : events, NULL, NULL, 0, 0, 0, 0, 0 };
+    struct read_index ix = { in == stdin ? NULL : events, 0, -1, NULL, NULL, 0, 0, 0, 0, 0, NULL };
     struct replay rp = { rules, mem, &ix, fx, luaL_newstate(), NULL, 0 };
     long in_size = -1;
     if (in != stdin && fseek(in, 0, SEEK_END) == 0) {
@@ -401,7 +441,7 @@ int dryrun_cmd(int argc, char **argv)
     const char *threads = getenv("EZSYNC_DRYRUN_THREADS");
     int threaded = sysconf(_SC_NPROCESSORS_ONLN) > 1 && !(threads && strcmp(threads, "0") == 0);
     struct dryrun_reader *rd = rp.scratch ? dryrun_reader_open(in, threaded) : NULL;
-    if (threaded) index_start(&ix);
+    if (threaded) index_start(&ix, in_size);
     if (!rd) {
         fprintf(stderr, "ezsync dry-run: out of memory\n");
         rc = EXIT_RUNTIME;

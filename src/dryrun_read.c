@@ -45,6 +45,7 @@ struct dryrun_reader {
     char *line;
     size_t line_cap;
     long lineno, offset;
+    long end;                    /* >= 0: no line that starts at or after this offset */
     struct slot slots[RING];
     /* threaded: the reader fills slots[head % RING], the caller takes slots[tail % RING] */
     int threaded, started, done, stop, holding;
@@ -315,7 +316,8 @@ out:
 static int read_one(struct dryrun_reader *r, struct slot *s)
 {
     ssize_t len;
-    while ((len = getline(&r->line, &r->line_cap, r->in)) > 0) {
+    while ((r->end < 0 || r->offset < r->end) &&
+           (len = getline(&r->line, &r->line_cap, r->in)) > 0) {
         r->lineno++;
         r->offset += len;
         if (len == 1 && r->line[0] == '\n') continue;
@@ -359,6 +361,7 @@ struct dryrun_reader *dryrun_reader_open(FILE *in, int threaded)
     struct dryrun_reader *r = calloc(1, sizeof *r);
     if (!r) return NULL;
     r->in = in;
+    r->end = -1;
     r->L = luaL_newstate();
     if (!r->L) {
         free(r);
@@ -473,4 +476,19 @@ void dryrun_operation_name(struct lua_State *L, const char *body, char *out, siz
         json_decref(b);
     }
     lua_settop(L, top);
+}
+
+int dryrun_reader_range(struct dryrun_reader *r, long start, long end)
+{
+    if (r->threaded || fseek(r->in, start > 0 ? start - 1 : 0, SEEK_SET)) return -1;
+    r->offset = start;
+    r->end = end;
+    if (start > 0) { /* the line that starts before start belongs to the range before */
+        int c = getc(r->in);
+        if (c != '\n') {
+            ssize_t len = getline(&r->line, &r->line_cap, r->in);
+            r->offset += len > 0 ? len : 0;
+        }
+    }
+    return 0;
 }

@@ -36,6 +36,9 @@ struct dryrun_reader;
 struct dryrun_reader *dryrun_reader_open(FILE *in, int threaded);
 /* The next event, or NULL at the end of the input; valid until the next call. */
 struct dryrun_event *dryrun_reader_next(struct dryrun_reader *r);
+/* Unthreaded: reads only the lines that start in [start, end) of the file (end < 0: to its
+ * end); line numbers then count from there. For splitting a pass over the file. */
+int dryrun_reader_range(struct dryrun_reader *r, long start, long end);
 /* Stops the reader thread (also midway) and frees everything; does not close the file. */
 void dryrun_reader_close(struct dryrun_reader *r);
 

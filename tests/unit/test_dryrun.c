@@ -203,6 +203,35 @@ static void test_many_events(void **state)
     fclose(f);
 }
 
+/* Split anywhere, the two ranges read every line exactly once (the read index is built so). */
+static void test_ranges(void **state)
+{
+    (void)state;
+    FILE *f = fopen(tmpl, "w+");
+    assert_non_null(f);
+    for (int i = 1; i <= 20; i++)
+        fprintf(f, "{\"event\":{\"id\":%d,\"source\":\"s\",\"topic\":\"t\",\"body\":\"%.*s\"}}\n%s", i,
+                i, "xxxxxxxxxxxxxxxxxxxx", i % 5 ? "" : "\n");
+    long size = ftell(f);
+    for (long mid = 0; mid <= size; mid++) {
+        int64_t seen = 0;
+        long start[2] = { 0, mid }, end[2] = { mid, -1 };
+        for (int part = 0; part < 2; part++) {
+            struct dryrun_reader *r = dryrun_reader_open(f, 0);
+            assert_int_equal(dryrun_reader_range(r, start[part], end[part]), 0);
+            struct dryrun_event *ev;
+            while ((ev = dryrun_reader_next(r)) != NULL) {
+                assert_null(ev->problem);
+                assert_int_equal(seen & (1LL << ev->id), 0);
+                seen |= 1LL << ev->id;
+            }
+            dryrun_reader_close(r);
+        }
+        assert_int_equal(seen, ((1LL << 21) - 1) & ~1LL);
+    }
+    fclose(f);
+}
+
 static void old_operation_name(const char *body, char *out, size_t n)
 {
     out[0] = '\0';
@@ -252,6 +281,7 @@ int main(void)
         cmocka_unit_test(test_lines_as_before),
         cmocka_unit_test(test_deep_line),
         cmocka_unit_test(test_many_events),
+        cmocka_unit_test(test_ranges),
         cmocka_unit_test(test_operation_name),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
