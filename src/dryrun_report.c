@@ -90,7 +90,8 @@ static json_t *entry_json(struct dryrun_entry *e)
         size_t n = strcspn(e->error, "\n"); /* the message, without the traceback */
         json_object_set_new(o, "error", json_stringn(e->error, n));
     }
-    json_object_set(o, "calls", e->calls ? e->calls : json_array());
+    if (e->calls) json_object_set(o, "calls", e->calls);
+    else json_object_set_new(o, "calls", json_array()); /* set_new: it was leaked here */
     if (json_array_size(e->writes)) json_object_set(o, "writes", e->writes);
     if (json_array_size(e->emits)) json_object_set(o, "emits", e->emits);
     return o;
