@@ -3,6 +3,7 @@
 #include "dryrun.h"
 
 #include "cli.h"
+#include "dryrun_read.h"
 #include "dryrun_report.h"
 #include "log.h"
 #include "rules.h"
@@ -10,7 +11,9 @@
 #include "store.h"
 
 #include <getopt.h>
+#include <pthread.h>
 #include <jansson.h>
+#include <lauxlib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,15 +22,6 @@
 
 /* ---- the recording ---- */
 
-static int kind_parse(const char *s)
-{
-    if (!s) return -1;
-    if (strcmp(s, "shopify") == 0) return RULES_IO_SHOPIFY;
-    if (strcmp(s, "orderez") == 0) return RULES_IO_ORDEREZ;
-    if (strcmp(s, "notify") == 0) return RULES_IO_NOTIFY;
-    return -1;
-}
-
 static const char *kind_name(int k)
 {
     return k == RULES_IO_SHOPIFY ? "shopify" : k == RULES_IO_ORDEREZ ? "orderez" : "notify";
@@ -35,27 +29,23 @@ static const char *kind_name(int k)
 
 static int streq(const char *a, const char *b) { return (!a && !b) || (a && b && !strcmp(a, b)); }
 
-/* The calls of one recorded event (borrowed from its parsed line). */
-struct rec_calls {
-    json_t *arr;
-    char *used;
-    size_t n;
-};
-
-static const char *jstr(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
-
-/* Reads anywhere in the recording, by request: built on the first read an event's own
- * recording cannot answer. Jobs ran concurrently when the traffic was recorded, so an event
- * may find a product already mapped that the sequential replay still has to look up, and the
- * lookup was recorded under another (possibly later) event. Only reads are answered this way:
- * a write is never borrowed from another event. */
+/* Reads anywhere in the recording, by request. Jobs ran concurrently when the traffic was
+ * recorded, so an event may find a product already mapped that the sequential replay still has
+ * to look up, and the lookup was recorded under another (possibly later) event. Only reads are
+ * answered this way: a write is never borrowed from another event. The index covers the whole
+ * file (the last recording of a read wins), so when it is built does not change it: with a
+ * second core it is built in the background from the start, else on the first read an event's
+ * own recording cannot answer (it costs a pass over the file). */
 struct read_index {
     const char *path;
-    json_t *map;                 /* signature -> recorded call */
+    long start, end;             /* the lines it covers: those starting in [start, end) */
+    json_t *map;                 /* signature -> index in calls */
+    struct dryrun_call *calls;   /* copies: strings owned */
+    size_t n, cap;
     int built;
+    int thread;                  /* a builder thread runs: join it before use */
+    pthread_t th;
+    struct read_index *later;    /* the second half of the file, built on a thread of its own */
 };
 
 static int is_read(int kind, const char *method, const char *body)
@@ -72,102 +62,196 @@ static char *signature(int kind, const char *method, const char *path, const cha
     return sig;
 }
 
-static void index_build(struct read_index *ix)
+static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+
+static void call_clear(struct dryrun_call *d)
 {
+    free((char *)d->kind_name);
+    free((char *)d->method);
+    free((char *)d->path);
+    free((char *)d->body);
+    free((char *)d->response);
+    memset(d, 0, sizeof *d);
+}
+
+/* The slot for sig in ix (a fresh one, or the one it had: the later recording replaces it). */
+static struct dryrun_call *index_slot(struct read_index *ix, const char *sig)
+{
+    json_t *at = json_object_get(ix->map, sig);
+    if (at) {
+        struct dryrun_call *d = &ix->calls[json_integer_value(at)];
+        call_clear(d);
+        return d;
+    }
+    if (ix->n == ix->cap) {
+        size_t cap = ix->cap ? ix->cap * 2 : 256;
+        struct dryrun_call *a = realloc(ix->calls, cap * sizeof *a);
+        if (!a) return NULL;
+        ix->calls = a;
+        ix->cap = cap;
+    }
+    json_object_set_new(ix->map, sig, json_integer((json_int_t)ix->n));
+    return &ix->calls[ix->n++];
+}
+
+static void index_add(struct read_index *ix, const struct dryrun_call *c)
+{
+    char *sig = signature(c->kind, c->method, c->path, c->body);
+    struct dryrun_call *d = sig ? index_slot(ix, sig) : NULL;
+    free(sig);
+    if (!d) return;
+    memset(d, 0, sizeof *d);
+    d->kind = c->kind;
+    d->status = c->status;
+    d->kind_name = dup_or_null(c->kind_name);
+    d->method = dup_or_null(c->method);
+    d->path = dup_or_null(c->path);
+    d->body = dup_or_null(c->body);
+    d->response = dup_or_null(c->response);
+}
+
+static void *index_build(void *arg)
+{
+    struct read_index *ix = arg;
     ix->built = 1;
     ix->map = json_object();
     FILE *f = fopen(ix->path, "r");
-    if (!f) return;
-    char *buf = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    while ((len = getline(&buf, &cap, f)) > 0) {
-        json_t *line = json_loadb(buf, (size_t)len, 0, NULL);
-        size_t i;
-        json_t *c;
-        json_array_foreach(json_object_get(line, "calls"), i, c) {
-            int kind = kind_parse(jstr(c, "kind"));
-            if (!is_read(kind, jstr(c, "method"), jstr(c, "body"))) continue;
-            char *sig = signature(kind, jstr(c, "method"), jstr(c, "path"), jstr(c, "body"));
-            if (sig) json_object_set(ix->map, sig, c);
-            free(sig);
-        }
-        json_decref(line);
+    struct dryrun_reader *rd = f ? dryrun_reader_open(f, 0) : NULL;
+    if (rd && dryrun_reader_range(rd, ix->start, ix->end)) {
+        dryrun_reader_close(rd);
+        rd = NULL;
     }
-    free(buf);
-    fclose(f);
+    struct dryrun_event *ev;
+    /* every line's calls count, even a line the replay would refuse (as before) */
+    while (rd && (ev = dryrun_reader_next(rd)) != NULL)
+        for (size_t i = 0; i < ev->ncalls; i++)
+            if (is_read(ev->calls[i].kind, ev->calls[i].method, ev->calls[i].body))
+                index_add(ix, &ev->calls[i]);
+    dryrun_reader_close(rd);
+    if (f) fclose(f);
+    return NULL;
 }
 
-static json_t *index_find(struct read_index *ix, const struct rules_io *io)
+/* Both halves of the file at once on their own threads: the first event may need the index,
+ * and then the replay waits for the whole pass. */
+static void index_start(struct read_index *ix, long size)
+{
+    if (!ix->path || size < 2) return;
+    struct read_index *later = calloc(1, sizeof *later);
+    if (!later) return;
+    *later = (struct read_index){ ix->path, size / 2, -1, NULL, NULL, 0, 0, 0, 0, 0, NULL };
+    ix->end = size / 2;
+    if (pthread_create(&later->th, NULL, index_build, later) == 0) {
+        later->thread = 1;
+        ix->later = later;
+    } else {
+        free(later);
+        ix->end = -1;
+    }
+    if (pthread_create(&ix->th, NULL, index_build, ix) == 0) ix->thread = 1;
+}
+
+static void index_free(struct read_index *ix);
+
+/* Joins the builders and takes the later half in (its recordings win). */
+static void index_wait(struct read_index *ix)
+{
+    if (ix->thread) pthread_join(ix->th, NULL);
+    ix->thread = 0;
+    struct read_index *later = ix->later;
+    if (!later) return;
+    ix->later = NULL;
+    if (later->thread) pthread_join(later->th, NULL);
+    if (!ix->built) index_build(ix); /* its thread did not start */
+    const char *sig;
+    json_t *at;
+    json_object_foreach(later->map, sig, at) {
+        struct dryrun_call *src = &later->calls[json_integer_value(at)];
+        struct dryrun_call *d = index_slot(ix, sig);
+        if (!d) continue;
+        *d = *src; /* moved: the strings change hands */
+        memset(src, 0, sizeof *src);
+    }
+    index_free(later);
+    free(later);
+}
+
+static void index_free(struct read_index *ix)
+{
+    index_wait(ix);
+    for (size_t i = 0; i < ix->n; i++) call_clear(&ix->calls[i]);
+    free(ix->calls);
+    json_decref(ix->map);
+}
+
+static const struct dryrun_call *index_find(struct read_index *ix, const struct rules_io *io)
 {
     if (!is_read((int)io->kind, io->method, io->body) || !ix->path) return NULL;
+    index_wait(ix);
     if (!ix->built) index_build(ix);
     char *sig = signature((int)io->kind, io->method, io->path, io->body);
-    json_t *c = sig ? json_object_get(ix->map, sig) : NULL;
+    json_t *i = sig ? json_object_get(ix->map, sig) : NULL;
     free(sig);
-    return c;
+    return i ? &ix->calls[json_integer_value(i)] : NULL;
 }
 
-/* "mutation OrderWriteback" from a GraphQL request body, or "" (not GraphQL / no name). */
-static void operation_name(const char *body, char *out, size_t n)
-{
-    out[0] = '\0';
-    json_t *b = body ? json_loads(body, 0, NULL) : NULL;
-    const char *q = b ? json_string_value(json_object_get(b, "query")) : NULL;
-    if (q) {
-        while (*q == ' ' || *q == '\n' || *q == '\t') q++;
-        size_t len = strcspn(q, "({");
-        while (len > 0 && (q[len - 1] == ' ' || q[len - 1] == '\n')) len--;
-        snprintf(out, n, "%.*s", (int)(len < n ? len : n - 1), q);
-    }
-    json_decref(b);
-}
+/* A call's answer: recorded or from a fixture. */
+struct answer {
+    int status;
+    const char *response;
+};
 
 /* How the dry-run answers a call: the recording, same request; the recording, same step and
  * endpoint but another body (the rule changed what it sends); the same read recorded under
- * another event; a fixture; or nothing. */
-static json_t *find_answer(struct rec_calls *rc, struct read_index *ix, struct dryrun_fixtures *fx,
-                           const struct rules_io *io, const char **how)
+ * another event; a fixture; or nothing. Returns 0 when unanswered. */
+static int find_answer(struct dryrun_event *ev, struct read_index *ix, struct dryrun_fixtures *fx,
+                       lua_State *scratch, const struct rules_io *io, const char **how,
+                       struct answer *ans)
 {
-    for (size_t i = 0; i < rc->n; i++) {
-        json_t *c = json_array_get(rc->arr, i);
-        if (rc->used[i] || kind_parse(jstr(c, "kind")) != (int)io->kind) continue;
-        if (streq(jstr(c, "method"), io->method) && streq(jstr(c, "body"), io->body) &&
-            (io->kind == RULES_IO_SHOPIFY || streq(jstr(c, "path"), io->path))) {
-            rc->used[i] = 1;
+    const struct dryrun_call *found = NULL;
+    for (size_t i = 0; i < ev->ncalls && !found; i++) {
+        struct dryrun_call *c = &ev->calls[i];
+        if (c->used || c->kind != (int)io->kind) continue;
+        if (streq(c->method, io->method) && streq(c->body, io->body) &&
+            (io->kind == RULES_IO_SHOPIFY || streq(c->path, io->path))) {
+            c->used = 1;
             *how = "recorded";
-            return c;
+            found = c;
         }
     }
     /* The same endpoint with another body: the rule changed what it sends. For GraphQL the
      * endpoint is the operation (its name), not the URL. */
-    char op[128];
-    operation_name(io->kind == RULES_IO_SHOPIFY ? io->body : NULL, op, sizeof op);
-    for (size_t i = 0; i < rc->n; i++) {
-        json_t *c = json_array_get(rc->arr, i);
-        if (rc->used[i] || kind_parse(jstr(c, "kind")) != (int)io->kind ||
-            !streq(jstr(c, "method"), io->method))
-            continue;
-        char cop[128];
-        operation_name(io->kind == RULES_IO_SHOPIFY ? jstr(c, "body") : NULL, cop, sizeof cop);
-        if (io->kind == RULES_IO_SHOPIFY ? strcmp(op, cop) == 0 : streq(jstr(c, "path"), io->path)) {
-            rc->used[i] = 1;
+    char op[128] = "";
+    if (!found && io->kind == RULES_IO_SHOPIFY)
+        dryrun_operation_name(scratch, io->body, op, sizeof op);
+    for (size_t i = 0; i < ev->ncalls && !found; i++) {
+        struct dryrun_call *c = &ev->calls[i];
+        if (c->used || c->kind != (int)io->kind || !streq(c->method, io->method)) continue;
+        if (io->kind == RULES_IO_SHOPIFY && !c->op_set) { /* once per recorded call */
+            dryrun_operation_name(scratch, c->body, c->op, sizeof c->op);
+            c->op_set = 1;
+        }
+        if (io->kind == RULES_IO_SHOPIFY ? strcmp(op, c->op) == 0 : streq(c->path, io->path)) {
+            c->used = 1;
             *how = "recorded, request differs";
-            return c;
+            found = c;
         }
     }
-    json_t *other = index_find(ix, io);
-    if (other) {
-        *how = "recorded, another event";
-        return other;
+    if (!found && (found = index_find(ix, io)) != NULL) *how = "recorded, another event";
+    if (found) {
+        ans->status = (int)found->status;
+        ans->response = found->response;
+        return 1;
     }
     json_t *f = dryrun_fixture_find(fx, kind_name((int)io->kind), io->method, io->path, io->body);
     if (f) {
         *how = "fixture";
-        return f;
+        ans->status = (int)json_integer_value(json_object_get(f, "status"));
+        ans->response = json_string_value(json_object_get(f, "response"));
+        return 1;
     }
     *how = "unanswered";
-    return NULL;
+    return 0;
 }
 
 struct run_notes {
@@ -196,49 +280,61 @@ static void on_emit(void *ud, const char *topic, const char *payload)
     json_array_append_new(n->emits, o);
 }
 
+/* What the replay loop keeps between events, so an event allocates no buffers of its own. */
+struct replay {
+    struct rules *rules;
+    struct store *mem;
+    struct read_index *ix;
+    struct dryrun_fixtures *fx;
+    lua_State *scratch;          /* decodes GraphQL bodies for their operation names */
+    char *env;                   /* the event envelope handed to the rule */
+    size_t env_cap;
+};
+
 /* Runs one event; fills the report entry. */
-static void replay_event(struct rules *rules, struct store *mem, struct read_index *ix,
-                         struct dryrun_fixtures *fx, json_t *line, struct dryrun_entry *out)
+static void replay_event(struct replay *rp, struct dryrun_event *ev, struct dryrun_entry *out)
 {
-    json_t *ev = json_object_get(line, "event"), *job = json_object_get(line, "job");
-    struct rec_calls rc = { json_object_get(line, "calls"), NULL, 0 };
-    rc.n = json_array_size(rc.arr);
-    rc.used = calloc(rc.n + 1, 1);
-    const char *source = jstr(ev, "source"), *body = jstr(ev, "body");
-    rules_runner_topic(source, jstr(ev, "topic"), out->topic, sizeof out->topic);
-    out->event_id = json_integer_value(json_object_get(ev, "id"));
-    out->recorded = rc.arr;
+    const char *source = ev->source, *body = ev->body;
+    rules_runner_topic(source, ev->topic, out->topic, sizeof out->topic);
+    out->event_id = ev->id;
+    out->recorded = ev->calls;
+    out->nrecorded = ev->ncalls;
     struct run_notes notes = { json_array(), json_array() };
     out->writes = notes.writes;
     out->emits = notes.emits;
-    if (!rules_handles(rules, out->topic)) {
+    if (!rules_handles(rp->rules, out->topic)) {
         out->status = "no rule";
-        free(rc.used);
         return;
     }
     size_t cap = strlen(body) + strlen(out->topic) + strlen(source) + 96;
-    char *env = malloc(cap);
-    snprintf(env, cap, "{\"id\":%lld,\"source\":\"%s\",\"topic\":\"%s\",\"payload\":%s}",
+    if (cap > rp->env_cap) {
+        char *e = realloc(rp->env, cap);
+        if (!e) {
+            out->status = "nomem";
+            return;
+        }
+        rp->env = e;
+        rp->env_cap = cap;
+    }
+    snprintf(rp->env, cap, "{\"id\":%lld,\"source\":\"%s\",\"topic\":\"%s\",\"payload\":%s}",
              (long long)out->event_id, source, out->topic, body);
     /* The recorded job id keeps ez.uuid() and everything derived from it as recorded. */
-    int64_t job_id = json_integer_value(json_object_get(job, "id"));
-    struct rules_ctx ctx = { mem, job_id ? job_id : out->event_id, on_emit, &notes,
-                             json_integer_value(json_object_get(ev, "received_at")), on_trace };
+    struct rules_ctx ctx = { rp->mem, ev->job_id ? ev->job_id : out->event_id, on_emit, &notes,
+                             ev->received_at, on_trace };
     struct rules_run *run = NULL;
-    enum rules_status st = rules_run_start(rules, out->topic, env, &ctx, &run);
-    free(env);
+    enum rules_status st = rules_run_start(rp->rules, out->topic, rp->env, &ctx, &run);
     while (run && st == RULES_YIELD) {
         const struct rules_io *io = rules_run_io(run);
         const char *how;
-        json_t *ans = find_answer(&rc, ix, fx, io, &how);
+        struct answer ans;
+        int answered = find_answer(ev, rp->ix, rp->fx, rp->scratch, io, &how, &ans);
         dryrun_entry_add_call(out, kind_name((int)io->kind), io->method, io->path, io->body,
                               io->seq, how);
         struct rules_io_result res = { 0, NULL, "dry-run: no recorded answer for this call" };
-        if (ans) {
-            res.status = (int)json_integer_value(json_object_get(ans, "status"));
-            res.body = jstr(ans, "response");
+        if (answered) {
+            res.status = ans.status ? ans.status : 200;
+            res.body = ans.response;
             res.error = NULL;
-            if (!res.status) res.status = 200;
         } else {
             out->unanswered++;
         }
@@ -248,7 +344,6 @@ static void replay_event(struct rules *rules, struct store *mem, struct read_ind
     if (run && st != RULES_DONE) out->error = strdup(rules_run_error(run) ? rules_run_error(run) : "");
     if (run && rules_run_result(run)) out->result = json_loads(rules_run_result(run), JSON_DECODE_ANY, NULL);
     rules_run_free(run);
-    free(rc.used);
 }
 
 static const char usage[] =
@@ -334,47 +429,43 @@ int dryrun_cmd(int argc, char **argv)
         fprintf(stderr, "ezsync dry-run: %s\n", err);
         goto done;
     }
-    struct read_index ix = { in == stdin ? NULL : events, NULL, 0 };
-    char *buf = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    long lineno = 0, in_size = -1;
+    struct read_index ix = { in == stdin ? NULL : events, 0, -1, NULL, NULL, 0, 0, 0, 0, 0, NULL };
+    struct replay rp = { rules, mem, &ix, fx, luaL_newstate(), NULL, 0 };
+    long in_size = -1;
     if (in != stdin && fseek(in, 0, SEEK_END) == 0) {
         in_size = ftell(in);
         rewind(in);
     }
-    rc = EXIT_OK;
-    while ((len = getline(&buf, &cap, in)) > 0) {
-        lineno++;
-        if (len == 1 && buf[0] == '\n') continue;
-        json_error_t jerr;
-        json_t *line = json_loadb(buf, (size_t)len, 0, &jerr);
-        const char *problem = NULL;
-        json_t *ev = line ? json_object_get(line, "event") : NULL;
-        if (!line) problem = jerr.text;
-        else if (!json_is_object(ev)) problem = "no \"event\" object";
-        else if (!jstr(ev, "source") || !jstr(ev, "topic") || !jstr(ev, "body"))
-            problem = "event needs string source, topic and body";
-        else if (strspn(jstr(ev, "source"), "abcdefghijklmnopqrstuvwxyz_") != strlen(jstr(ev, "source")))
-            problem = "event source must be a lower-case name";
-        else if (json_object_get(line, "calls") && !json_is_array(json_object_get(line, "calls")))
-            problem = "\"calls\" must be an array";
-        if (problem) {
-            fprintf(stderr, "ezsync dry-run: %s:%ld: %s\n", events, lineno, problem);
-            json_decref(line);
+    /* A second core parses lines ahead; with one core a thread would only add switches.
+     * EZSYNC_DRYRUN_THREADS=0 reads in this thread (tests compare both). */
+    const char *threads = getenv("EZSYNC_DRYRUN_THREADS");
+    int threaded = sysconf(_SC_NPROCESSORS_ONLN) > 1 && !(threads && strcmp(threads, "0") == 0);
+    struct dryrun_reader *rd = rp.scratch ? dryrun_reader_open(in, threaded) : NULL;
+    if (threaded) index_start(&ix, in_size);
+    if (!rd) {
+        fprintf(stderr, "ezsync dry-run: out of memory\n");
+        rc = EXIT_RUNTIME;
+    } else {
+        rc = EXIT_OK;
+    }
+    struct dryrun_event *ev;
+    while (rd && (ev = dryrun_reader_next(rd)) != NULL) {
+        if (ev->problem) {
+            fprintf(stderr, "ezsync dry-run: %s:%ld: %s\n", events, ev->lineno, ev->problem);
             rc = EXIT_USAGE;
             break;
         }
         struct dryrun_entry entry;
         memset(&entry, 0, sizeof entry);
-        replay_event(rules, mem, &ix, fx, line, &entry);
+        replay_event(&rp, ev, &entry);
         dryrun_report_add(rep, &entry);
-        if (in_size > 0) dryrun_report_progress(rep, ftell(in), in_size);
+        if (in_size > 0) dryrun_report_progress(rep, ev->offset, in_size);
         dryrun_entry_free(&entry);
-        json_decref(line);
     }
-    free(buf);
-    json_decref(ix.map);
+    dryrun_reader_close(rd);
+    if (rp.scratch) lua_close(rp.scratch);
+    free(rp.env);
+    index_free(&ix);
     int diff_rc = dryrun_report_finish(rep);
     if (rc == EXIT_OK) rc = diff_rc;
     dryrun_report_free(rep);

@@ -172,13 +172,32 @@ static json_t *writes_of(json_t *calls)
     return w;
 }
 
+static json_t *str_or_null(const char *s) { return s ? json_string(s) : json_null(); }
+
+/* The recorded calls as the call objects the diff compares. */
+static json_t *recorded_json(const struct dryrun_entry *e)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < e->nrecorded; i++) {
+        const struct dryrun_call *r = &e->recorded[i];
+        json_t *c = json_object();
+        json_object_set_new(c, "kind", str_or_null(r->kind_name));
+        json_object_set_new(c, "method", str_or_null(r->method));
+        json_object_set_new(c, "path", str_or_null(r->path));
+        json_object_set_new(c, "body", str_or_null(r->body));
+        json_array_append_new(a, c);
+    }
+    return a;
+}
+
 static int print_diff(struct dryrun_entry *e, FILE *out)
 {
-    json_t *now_all = e->calls, *was_all = e->recorded;
-    json_t *now = writes_of(now_all), *was = writes_of(was_all);
+    json_t *was_all = recorded_json(e);
+    json_t *now = writes_of(e->calls), *was = writes_of(was_all);
     int changes = diff_calls(e, now, was, out);
     json_decref(now);
     json_decref(was);
+    json_decref(was_all);
     return changes;
 }
 

@@ -4,6 +4,8 @@
 #ifndef EZ_DRYRUN_REPORT_H
 #define EZ_DRYRUN_REPORT_H
 
+#include "dryrun_read.h"
+
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -20,7 +22,8 @@ struct dryrun_entry {
     const char *status;          /* "done", "error", "killed", "nomem", "no rule", ... */
     char *error;
     json_t *result, *calls, *writes, *emits;
-    json_t *recorded;
+    const struct dryrun_call *recorded;  /* what the recording has for the event */
+    size_t nrecorded;
     int unanswered;
 };
 

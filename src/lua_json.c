@@ -1,12 +1,16 @@
-/* lua_json: see lua_json.h. Conversion goes through a jansson tree: decoding parses into a tree
- * and then walks it onto the Lua stack; encoding builds a tree (which never raises) and dumps it
- * with sorted keys. The tree and the dumped text sit in a "box" userdata whose __gc frees them,
+/* lua_json: see lua_json.h. The shared parts (null, the array marker, ez.json) and the jansson
+ * paths: decoding through a jansson tree, and encoding by building a tree (which never raises)
+ * and dumping it with sorted keys. lua_json_fast.c goes direct both ways and falls back to
+ * these for errors. The tree and the dumped text sit in a "box" userdata whose __gc frees them,
  * so a memory error raised by Lua midway (the rules state has a hard cap) cannot leak them. */
 #include "lua_json.h"
+#include "lua_json_internal.h"
 
 #include <jansson.h>
 #include <lauxlib.h>
+#include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,12 +20,7 @@ static const char box_key = 'b';
 /* ez.json.null is a light userdata pointing here: one value, equal to itself in every state. */
 static const char null_tag = 'n';
 
-struct jbox {
-    json_t *root;
-    char *text;
-};
-
-static void box_clear(struct jbox *b)
+void lua_json_box_clear(struct jbox *b)
 {
     if (b->root) json_decref(b->root);
     free(b->text);
@@ -31,11 +30,11 @@ static void box_clear(struct jbox *b)
 
 static int box_gc(lua_State *L)
 {
-    box_clear(lua_touserdata(L, 1));
+    lua_json_box_clear(lua_touserdata(L, 1));
     return 0;
 }
 
-static struct jbox *push_box(lua_State *L)
+struct jbox *lua_json_box_push(lua_State *L)
 {
     struct jbox *b = lua_newuserdatauv(L, sizeof *b, 0);
     b->root = NULL;
@@ -62,7 +61,7 @@ int lua_json_isnull(lua_State *L, int idx)
     return lua_type(L, idx) == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == &null_tag;
 }
 
-static void push_array_mt(lua_State *L)
+void lua_json_push_array_mt(lua_State *L)
 {
     if (lua_rawgetp(L, LUA_REGISTRYINDEX, &array_key) == LUA_TTABLE) return;
     lua_pop(L, 1);
@@ -76,12 +75,12 @@ static void push_array_mt(lua_State *L)
 void lua_json_setarray(lua_State *L, int idx)
 {
     idx = lua_absindex(L, idx);
-    push_array_mt(L);
+    lua_json_push_array_mt(L);
     lua_setmetatable(L, idx);
 }
 
 /* True when the table at idx carries the array marker. Does not allocate. */
-static int is_marked_array(lua_State *L, int idx)
+int lua_json_is_marked_array(lua_State *L, int idx)
 {
     if (!lua_getmetatable(L, idx)) return 0;
     lua_rawgetp(L, LUA_REGISTRYINDEX, &array_key);
@@ -129,15 +128,15 @@ static void push_value(lua_State *L, json_t *j, int depth)
     }
 }
 
-void lua_json_decode(lua_State *L, const char *s, size_t len)
+void lua_json_decode_tree(lua_State *L, const char *s, size_t len)
 {
     json_error_t jerr;
-    struct jbox *b = push_box(L);
+    struct jbox *b = lua_json_box_push(L);
     b->root = json_loadb(s, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
     if (!b->root)
         luaL_error(L, "json: %s (line %d, column %d)", jerr.text, jerr.line, jerr.column);
     push_value(L, b->root, 1);
-    box_clear(b);
+    lua_json_box_clear(b);
     lua_remove(L, -2); /* the box */
 }
 
@@ -148,7 +147,7 @@ static json_t *to_json(lua_State *L, int idx, int depth, char *err, size_t errle
 
 static json_t *table_to_json(lua_State *L, int idx, int depth, char *err, size_t errlen)
 {
-    int array = is_marked_array(L, idx);
+    int array = lua_json_is_marked_array(L, idx);
     lua_Integer n = 0;
     if (!array) {
         size_t count = 0, nint = 0;
@@ -268,11 +267,11 @@ static json_t *to_json(lua_State *L, int idx, int depth, char *err, size_t errle
     return v;
 }
 
-const char *lua_json_encode(lua_State *L, int idx, int flags, size_t *len)
+const char *lua_json_encode_tree(lua_State *L, int idx, int flags, size_t *len)
 {
     char err[160];
     idx = lua_absindex(L, idx);
-    struct jbox *b = push_box(L);
+    struct jbox *b = lua_json_box_push(L);
     b->root = to_json(L, idx, 1, err, sizeof err);
     if (!b->root) luaL_error(L, "%s", err);
     /* 17 significant digits: every double survives the round trip (send decimals as strings) */
@@ -281,7 +280,7 @@ const char *lua_json_encode(lua_State *L, int idx, int flags, size_t *len)
     b->text = json_dumps(b->root, jflags);
     if (!b->text) luaL_error(L, "json: out of memory");
     const char *s = lua_pushstring(L, b->text);
-    box_clear(b);
+    lua_json_box_clear(b);
     lua_remove(L, -2); /* the box */
     if (len) *len = lua_rawlen(L, -1);
     return s;

@@ -1,8 +1,9 @@
-/* lua_json: JSON <-> Lua values on jansson, shared by the rules host (ez.json, request bodies,
- * event payloads) and the ezhost test module. Integers stay exact int64 both ways; JSON null is
- * the light userdata ez.json.null; arrays carry a marker metatable so [] and {} survive a round
- * trip; output is deterministic (keys sorted). Every function may raise a Lua error and frees its
- * C memory first (jansson trees live in a GC-owned box until they are released). */
+/* lua_json: JSON <-> Lua values, shared by the rules host (ez.json, request bodies, event
+ * payloads) and the ezhost test module. Both ways go direct between text and Lua values; jansson
+ * reports the errors (and formats floats). Integers stay exact int64 both ways; JSON
+ * null is the light userdata ez.json.null; arrays carry a marker metatable so [] and {} survive a
+ * round trip; output is deterministic (keys sorted). Every function may raise a Lua error and
+ * frees its C memory first (jansson trees live in a GC-owned box until they are released). */
 #ifndef EZ_LUA_JSON_H
 #define EZ_LUA_JSON_H
 
@@ -16,10 +17,19 @@
 
 /* Decodes s and pushes the value; raises "json: <reason> (line L, column C)" on bad input. */
 void lua_json_decode(lua_State *L, const char *s, size_t len);
+/* The same through a jansson tree: the reference the direct decoder falls back to for its error
+ * messages (and that tests compare it with). */
+void lua_json_decode_tree(lua_State *L, const char *s, size_t len);
+/* How many texts this thread's lua_json_decode handed to the tree path (errors, and the odd
+ * valid text it leaves to jansson, e.g. a number longer than 63 characters). For tests. */
+unsigned long lua_json_decode_fallbacks(void);
+unsigned long lua_json_encode_fallbacks(void); /* the same for lua_json_encode */
 
 /* Encodes the value at idx and pushes it as a Lua string; returns that string (valid while it
  * stays on the stack). Raises on values JSON cannot hold (functions, NaN, mixed keys, cycles). */
 const char *lua_json_encode(lua_State *L, int idx, int flags, size_t *len);
+/* The same through a jansson tree: the reference the direct encoder falls back to for errors. */
+const char *lua_json_encode_tree(lua_State *L, int idx, int flags, size_t *len);
 
 /* Pushes ez.json.null. */
 void lua_json_pushnull(lua_State *L);

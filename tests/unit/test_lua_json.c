@@ -1,4 +1,4 @@
-/* Unit tests for src/lua_json.c: JSON <-> Lua through jansson. Values are compared through the
+/* Unit tests for src/lua_json.c and lua_json_fast.c: JSON <-> Lua, direct and through jansson. Values are compared through the
  * encoder itself (sorted keys: a deterministic printer) and through Lua-side type checks. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,6 +9,8 @@
 
 #include <lauxlib.h>
 #include <lualib.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -148,6 +150,392 @@ static void test_unencodable(void **state)
     EXPECT_ERR("return json.decode('{\"a\":')", "json:");
 }
 
+/* ---- the direct decoder against the jansson tree (the reference) ----
+ * lua_json_decode must give the same value as lua_json_decode_tree wherever the tree path
+ * succeeds, and fail wherever it fails (with its message: the direct decoder falls back to it).
+ * Checked on edge cases, on random documents and on random mutations of them. */
+
+/* Deep equality of the values at a and b: same types, integer/float subtype, bit-identical
+ * floats (-0.0 stays -0.0), same keys, same array marker. */
+static int same_value(int a, int b, int depth)
+{
+    a = lua_absindex(L, a);
+    b = lua_absindex(L, b);
+    if (lua_type(L, a) != lua_type(L, b) || depth > 200) return 0;
+    luaL_checkstack(L, 8, "same_value");
+    switch (lua_type(L, a)) {
+    case LUA_TNUMBER:
+        if (lua_isinteger(L, a) != lua_isinteger(L, b)) return 0;
+        if (lua_isinteger(L, a)) return lua_tointeger(L, a) == lua_tointeger(L, b);
+        {
+            lua_Number x = lua_tonumber(L, a), y = lua_tonumber(L, b);
+            return memcmp(&x, &y, sizeof x) == 0;
+        }
+    case LUA_TTABLE: {
+        int ma = lua_getmetatable(L, a), mb = lua_getmetatable(L, b);
+        int same = ma == mb && (!ma || lua_rawequal(L, -1, -2));
+        lua_pop(L, ma + mb);
+        if (!same) return 0;
+        size_t na = 0, nb = 0;
+        lua_pushnil(L);
+        while (lua_next(L, a)) {
+            na++;
+            lua_pushvalue(L, -2);
+            lua_rawget(L, b);
+            int ok = same_value(-2, -1, depth + 1);
+            lua_pop(L, 2);
+            if (!ok) {
+                lua_pop(L, 1);
+                return 0;
+            }
+        }
+        lua_pushnil(L);
+        while (lua_next(L, b)) nb++, lua_pop(L, 1);
+        return na == nb;
+    }
+    default:
+        return lua_rawequal(L, a, b);
+    }
+}
+
+static int call_decode(lua_State *Ls)
+{
+    size_t len;
+    const char *s = lua_tolstring(Ls, 1, &len);
+    if (lua_toboolean(Ls, 2)) lua_json_decode_tree(Ls, s, len);
+    else lua_json_decode(Ls, s, len);
+    return 1;
+}
+
+static long diff_cases, diff_ok;
+
+/* Decodes text both ways and fails the test on any difference. */
+static void differential(const char *text, size_t len)
+{
+    int top = lua_gettop(L);
+    unsigned long fallbacks = lua_json_decode_fallbacks();
+    lua_pushcfunction(L, call_decode);
+    lua_pushlstring(L, text, len);
+    lua_pushboolean(L, 0);
+    int fast = lua_pcall(L, 2, 1, 0);
+    int fell_back = lua_json_decode_fallbacks() != fallbacks;
+    lua_pushcfunction(L, call_decode);
+    lua_pushlstring(L, text, len);
+    lua_pushboolean(L, 1);
+    int tree = lua_pcall(L, 2, 1, 0);
+    diff_cases++;
+    if (fast != tree)
+        fail_msg("direct decoder %s, tree %s, on [%.*s]", fast ? lua_tostring(L, -2) : "ok",
+                 tree ? lua_tostring(L, -1) : "ok", (int)len, text);
+    if (fast == LUA_OK) {
+        diff_ok++;
+        /* valid JSON is the fast path's to decode: only over-long numbers are left to jansson,
+         * and text after a NUL byte (jansson takes a NUL for the end of the input) */
+        if (fell_back && !memmem(text, len, "12345678901234567890123456789012345678901", 41) &&
+            !memchr(text, '\0', len))
+            fail_msg("the direct decoder refused valid JSON [%.*s] %lu %lu", (int)len, text, fallbacks, lua_json_decode_fallbacks());
+        if (!same_value(-2, -1, 0)) fail_msg("different values for [%.*s]", (int)len, text);
+    } else if (strcmp(lua_tostring(L, -2), lua_tostring(L, -1)) != 0) {
+        fail_msg("different errors '%s' / '%s'", lua_tostring(L, -2), lua_tostring(L, -1));
+    }
+    lua_settop(L, top);
+}
+
+static void test_decoder_edge_cases(void **state)
+{
+    (void)state;
+    static const char *const cases[] = {
+        "0", "-0", "-0.0", "0.0", "1", "-1", "10", "01", "-01", "00", "1.", ".5", "1.5", "-1.5e3",
+        "1e3", "1E+3", "1e-3", "1e", "1e+", "1ee3", "1.5.5", "--1", "-", "+1", "1x", "0x10",
+        "9223372036854775807", "-9223372036854775808", "9223372036854775808",
+        "-9223372036854775809", "18446744073709551616", "99999999999999999999",
+        "0000000000000000000001", "1234567890123456789", "12345678901234567890",
+        "1e308", "1e309", "-1e309", "1e-400", "4.9e-324", "2.2250738585072014e-308",
+        "0.1000000000000000055511151231257827021181583404541015625",
+        "123456789012345678901234567890123456789012345678901234567890.5e-3",
+        "1.7976931348623157e308", "3.141592653589793238462643383279",
+        "true", "false", "null", "tru", "nul", "truex", "True", "NULL", "[true1]",
+        "\"\"", "\"a\"", "\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"", "\"\\u0041\\u00e9\\u20ac\"",
+        "\"\\ud83d\\ude00\"", "\"\\uD83D\\uDE00\"", "\"\\ud83d\"", "\"\\ude00\"",
+        "\"\\ud83d\\u0041\"", "\"\\ud83dx\"", "\"\\ud83d\\\"", "\"\\u00\"", "\"\\u00g0\"",
+        "\"\\u0000\"", "\"a\\u0000b\"", "{\"\\u0000\":1}", "{\"a\\u0000\":1}", "\"\\x\"",
+        "\"\\'\"", "\"\t\"", "\"\n\"", "\"\x01\"", "\"\x7f\"", "\"caf\xc3\xa9\"",
+        "\"\xe2\x82\xac\"", "\"\xf0\x9f\x98\x80\"", "\"\xc0\x80\"", "\"\xc1\xbf\"",
+        "\"\xe0\x80\xaf\"", "\"\xed\xa0\x80\"", "\"\xf4\x90\x80\x80\"", "\"\xf5\x80\x80\x80\"",
+        "\"\xff\"", "\"\x80\"", "\"\xc3\"", "\"\xe2\x82\"", "\"abc", "\"abc\\", "\"abc\\\"",
+        "[]", "{}", "[ ]", "{ }", "[1,]", "[,1]", "[1 2]", "{\"a\" 1}", "{\"a\":}", "{\"a\":1,}",
+        "{,}", "{1:2}", "{'a':1}", "{\"a\":1 \"b\":2}", "[1,[2,[3,{}]]]", "[", "]", "{", "}",
+        "", " ", "\n", " 1 ", "1 2", "[] []", "[]x", "\xef\xbb\xbf[]", "[1]\x00", "\x00",
+        "{\"a\":1,\"a\":2}", "{\"a\":[],\"a\":{}}", "{\"a\":{\"b\":1},\"a\":null}",
+        "{\"\":0}", "[null,null]", "[[],[[]],{}]", "{\"a\":[null,{\"b\":[]}]}",
+        " \t\r\n[ \t\r\n1 \t\r\n, \t\r\n{ \"x\" : \"y\" } ] \t\r\n", "[1\f]", "[1\v]",
+        "{\"id\":820982911946154508,\"p\":\"12.30\",\"q\":1.0}",
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        differential(cases[i], strlen(cases[i]));
+    /* NUL bytes inside the text, which strlen above cannot carry */
+    differential("\"a\0b\"", 5);
+    differential("[1,\0]", 5);
+    differential("1\0", 2);
+    /* nesting around the limit: 128 levels decode, a value on level 129 does not */
+    char deep[700];
+    for (int n = 126; n <= 130; n++) {
+        for (int tail = 0; tail < 3; tail++) {
+            size_t k = 0;
+            for (int i = 0; i < n; i++) deep[k++] = '[';
+            if (tail == 1) deep[k++] = '1';
+            if (tail == 2) k += (size_t)sprintf(deep + k, "{\"a\":1}");
+            for (int i = 0; i < n; i++) deep[k++] = ']';
+            differential(deep, k);
+            deep[k++] = ','; /* deep and invalid: the syntax error wins, as before */
+            differential(deep, k);
+        }
+    }
+}
+
+/* xorshift64*: reproducible "random" documents */
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static unsigned rnd(unsigned n)
+{
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return (unsigned)((rng_state * 0x2545F4914F6CDD1Dull) >> 33) % n;
+}
+
+struct gen {
+    char *buf;
+    size_t len, cap;
+};
+
+static void put(struct gen *g, const char *s, size_t n)
+{
+    if (g->len + n + 1 > g->cap) {
+        g->cap = (g->len + n + 1) * 2;
+        g->buf = realloc(g->buf, g->cap);
+    }
+    memcpy(g->buf + g->len, s, n);
+    g->len += n;
+}
+static void puts_(struct gen *g, const char *s)
+{
+    put(g, s, strlen(s));
+}
+
+static void gen_ws(struct gen *g)
+{
+    static const char *const ws[] = { "", "", "", " ", "\n", "\t", "\r\n  " };
+    puts_(g, ws[rnd(7)]);
+}
+
+static void gen_string(struct gen *g)
+{
+    static const char *const parts[] = {
+        "a", "id", "line_items", "Caf\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\\\"",
+        "\\\\", "\\/", "\\b", "\\f", "\\n", "\\r", "\\t", "\\u0041", "\\u00E9", "\\u20ac",
+        "\\ud83d\\ude00", "\\u0000", "\\uFFFF", "\\u07ff", "\\u0800", " ", "gid://shopify/Order/1",
+        "{\\\"x\\\":[1,2]}", "\xdf\xbf", "\xef\xbf\xbf", "\xf4\x8f\xbf\xbf",
+    };
+    put(g, "\"", 1);
+    for (unsigned i = rnd(6); i > 0; i--) puts_(g, parts[rnd(sizeof parts / sizeof parts[0])]);
+    put(g, "\"", 1);
+}
+
+static void gen_number(struct gen *g)
+{
+    static const char *const fixed[] = {
+        "0", "-0", "9223372036854775807", "-9223372036854775808", "9223372036854775808",
+        "1e400", "1e-400", "0.5", "-0.0", "1E2", "2.5e+3", "7e-1", "820982911946154508",
+    };
+    char b[48];
+    switch (rnd(4)) {
+    case 0: puts_(g, fixed[rnd(sizeof fixed / sizeof fixed[0])]); return;
+    case 1: snprintf(b, sizeof b, "%lld", (long long)rnd(2000000) - 1000000); break;
+    case 2: snprintf(b, sizeof b, "%u.%u", rnd(100000), rnd(1000)); break;
+    default:
+        snprintf(b, sizeof b, "%s%u%s%ue%s%u", rnd(2) ? "-" : "", 1 + rnd(9), rnd(2) ? "." : "",
+                 rnd(1000), rnd(2) ? "-" : "", rnd(330));
+    }
+    puts_(g, b);
+}
+
+static void gen_value(struct gen *g, int depth)
+{
+    unsigned k = depth > 6 ? 2 + rnd(6) : rnd(8);
+    switch (k) {
+    case 0:
+    case 1: {
+        int obj = k == 0;
+        put(g, obj ? "{" : "[", 1);
+        gen_ws(g);
+        for (unsigned i = 0, n = rnd(5); i < n; i++) {
+            if (i) put(g, ",", 1), gen_ws(g);
+            if (obj) gen_string(g), gen_ws(g), put(g, ":", 1), gen_ws(g);
+            gen_value(g, depth + 1);
+            gen_ws(g);
+        }
+        put(g, obj ? "}" : "]", 1);
+        return;
+    }
+    case 2:
+    case 3: gen_string(g); return;
+    case 4:
+    case 5: gen_number(g); return;
+    default: {
+        static const char *const lit[] = { "true", "false", "null" };
+        puts_(g, lit[rnd(3)]);
+    }
+    }
+}
+
+static void test_decoder_random(void **state)
+{
+    (void)state;
+    static const char noise[] = "\"\\,:[]{}0-e.+ u\n\x80\xff\xc3\x01xtn";
+    struct gen g = { NULL, 0, 0 };
+    char *m = NULL;
+    diff_cases = diff_ok = 0;
+    for (int doc = 0; doc < 10000; doc++) {
+        g.len = 0;
+        gen_ws(&g);
+        gen_value(&g, 0);
+        gen_ws(&g);
+        differential(g.buf, g.len);
+        m = realloc(m, g.len + 2);
+        for (int k = 0; k < 12; k++) { /* one random edit each */
+            size_t at = rnd((unsigned)g.len + 1), n = g.len;
+            memcpy(m, g.buf, g.len);
+            switch (rnd(3)) {
+            case 0: if (at < n) memmove(m + at, m + at + 1, n - at - 1), n--; break;
+            case 1:
+                memmove(m + at + 1, m + at, n - at), n++;
+                m[at] = noise[rnd(sizeof noise - 1)];
+                break;
+            default: n = at; break;
+            }
+            differential(m, n);
+        }
+    }
+    free(m);
+    free(g.buf);
+    /* the generator must reach both outcomes plentifully, or this test proves little */
+    print_message("%ld texts, %ld valid\n", diff_cases, diff_ok);
+    assert_true(diff_ok > 5000 && diff_cases - diff_ok > 5000);
+}
+
+/* Real webhook payloads from the bench fixtures, whole and cut at every byte. */
+static void test_decoder_fixtures(void **state)
+{
+    (void)state;
+    static const char *const files[] = { "scripts/bench/orders_create.json",
+                                         "scripts/bench/rules_order.json" };
+    for (size_t i = 0; i < 2; i++) {
+        FILE *f = fopen(files[i], "rb");
+        assert_non_null(f);
+        char buf[65536];
+        size_t n = fread(buf, 1, sizeof buf, f);
+        fclose(f);
+        differential(buf, n);
+        for (size_t cut = 0; cut < n; cut += 7) differential(buf, cut);
+    }
+}
+
+/* ---- the direct encoder against the jansson tree ---- */
+
+static int call_encode(lua_State *Ls)
+{
+    int tree = lua_toboolean(Ls, 2), pretty = lua_toboolean(Ls, 3);
+    lua_settop(Ls, 1);
+    if (tree) lua_json_encode_tree(Ls, 1, pretty ? LUA_JSON_PRETTY : 0, NULL);
+    else lua_json_encode(Ls, 1, pretty ? LUA_JSON_PRETTY : 0, NULL);
+    return 1;
+}
+
+/* Encodes the value at idx both ways, compact and pretty; fails the test on any difference. */
+static void encode_both(int idx)
+{
+    idx = lua_absindex(L, idx);
+    for (int pretty = 0; pretty < 2; pretty++) {
+        int st[2];
+        for (int tree = 0; tree < 2; tree++) {
+            lua_pushcfunction(L, call_encode);
+            lua_pushvalue(L, idx);
+            lua_pushboolean(L, tree);
+            lua_pushboolean(L, pretty);
+            st[tree] = lua_pcall(L, 3, 1, 0);
+        }
+        if (st[0] != st[1] || strcmp(lua_tostring(L, -1), lua_tostring(L, -2)) != 0)
+            fail_msg("encoders differ (pretty %d): direct [%s] tree [%s]", pretty,
+                     lua_tostring(L, -2), lua_tostring(L, -1));
+        lua_pop(L, 2);
+    }
+}
+
+static void test_encoder_differential(void **state)
+{
+    (void)state;
+    /* values only Lua makes: what JSON text cannot carry, and what the encoder must refuse */
+    static const char tricky[] =
+        "local t = {\n"
+        "  {}, json.array(), {1, 2, 3}, {[1] = 1, [3] = 3}, {1, 2, x = 3}, {[0] = 1}, {[-1] = 1},\n"
+        "  {[1.5] = 1}, {[true] = 1}, {a = print}, {f = 0/0}, {f = math.huge}, {f = -math.huge},\n"
+        "  {0.1, 1.0, -0.0, 1e300, 5e-324, 123456789.125, 2^53, 1/3, -2.5e-7, 100.0, 1e16, 1e17},\n"
+        "  {math.maxinteger, math.mininteger, 0, -1}, {s = 'a\\0b'}, {['a\\0b'] = 1},\n"
+        "  {s = '\\xff'}, {['\\xff'] = 1}, {s = '\\1\\2\\31\\127 \"\\\\/\\b\\f\\n\\r\\t'},\n"
+        "  {s = 'caf\\xc3\\xa9 \\xf0\\x9f\\x98\\x80 \\xed\\xa0\\x80'}, {b = 'ab', a = 'x', B = 1, [''] = 0, aa = 2},\n"
+        "  {n = json.null, t = true, f = false}, json.array({json.null, {}, json.array()}),\n"
+        "  {k = coroutine.create(print)}, {nested = {deeper = {deepest = json.array({1, {x = 'y'}})}}},\n"
+        "  'plain', 42, 1.5, true, json.null, {[2] = 'b', [1] = 'a'}, {['1'] = 'string key'},\n"
+        "}\n"
+        "local deep = {} local cur = deep for i = 1, 127 do cur.x = {} cur = cur.x end t[#t + 1] = deep\n"
+        "local deeper = {} cur = deeper for i = 1, 128 do cur.x = {} cur = cur.x end t[#t + 1] = deeper\n"
+        "local cyc = {} cyc.self = cyc t[#t + 1] = cyc\n"
+        "local arr = json.array({1, 2}) arr[4] = 4 t[#t + 1] = arr\n"
+        "local big = {} for i = 1, 300 do big['k' .. i] = i end t[#t + 1] = big\n"
+        "return t\n";
+    assert_int_equal(luaL_dostring(L, tricky), LUA_OK);
+    int t = lua_gettop(L);
+    for (lua_Integer i = 1; i <= (lua_Integer)lua_rawlen(L, t); i++) {
+        lua_rawgeti(L, t, i);
+        encode_both(-1);
+        lua_pop(L, 1);
+    }
+    lua_pushnil(L);
+    encode_both(-1); /* nil: null */
+    lua_settop(L, 0);
+    /* everything the random documents decode to */
+    struct gen g = { NULL, 0, 0 };
+    for (int doc = 0; doc < 5000; doc++) {
+        g.len = 0;
+        gen_value(&g, 0);
+        lua_pushcfunction(L, call_decode);
+        lua_pushlstring(L, g.buf, g.len);
+        lua_pushboolean(L, 1);
+        if (lua_pcall(L, 2, 1, 0) == LUA_OK) {
+            unsigned long before = lua_json_encode_fallbacks();
+            encode_both(-1);
+            /* whatever JSON text decodes to, the direct encoder writes itself */
+            if (lua_json_encode_fallbacks() != before)
+                fail_msg("the direct encoder handed over [%.*s]", (int)g.len, g.buf);
+        }
+        lua_settop(L, 0);
+    }
+    free(g.buf);
+    /* and the real payloads */
+    static const char *const files[] = { "scripts/bench/orders_create.json",
+                                         "scripts/bench/rules_order.json" };
+    for (size_t i = 0; i < 2; i++) {
+        FILE *f = fopen(files[i], "rb");
+        assert_non_null(f);
+        char buf[65536];
+        size_t n = fread(buf, 1, sizeof buf, f);
+        fclose(f);
+        lua_json_decode(L, buf, n);
+        encode_both(-1);
+        lua_settop(L, 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -159,6 +547,10 @@ int main(void)
         cmocka_unit_test(test_depth_limit),
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_unencodable),
+        cmocka_unit_test(test_decoder_edge_cases),
+        cmocka_unit_test(test_decoder_random),
+        cmocka_unit_test(test_decoder_fixtures),
+        cmocka_unit_test(test_encoder_differential),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

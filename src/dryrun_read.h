@@ -1,0 +1,50 @@
+/* dryrun_read: reads a recording from `ezsync record` (format in record.c) for the dry-run, one
+ * event at a time, optionally on a second thread that parses lines ahead while the caller runs
+ * the rules. Lines are decoded by lua_json's direct decoder into a private Lua state and copied
+ * into reused buffers, so a steady replay allocates nothing per event. What a line yields, and
+ * the reason a line is refused, are the same as when it was read with jansson. */
+#ifndef EZ_DRYRUN_READ_H
+#define EZ_DRYRUN_READ_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* One recorded call. A field that is absent, null or not of its type reads NULL / 0. */
+struct dryrun_call {
+    int kind;                     /* enum rules_io_kind, or -1 */
+    const char *kind_name, *method, *path, *body, *response;
+    int64_t status;
+    int used;                     /* the replay already answered a call with it */
+    char op[128];                 /* the GraphQL operation of body ("" none); valid when op_set */
+    int op_set;
+};
+
+struct dryrun_event {
+    long lineno;                  /* 1-based line of the recording */
+    long offset;                  /* bytes read up to the end of this line (progress bar) */
+    const char *problem;          /* non-NULL: the line is unusable, this says why */
+    int64_t id, received_at, job_id;
+    const char *source, *topic, *body;
+    struct dryrun_call *calls;
+    size_t ncalls;
+};
+
+struct dryrun_reader;
+
+/* Reads in from its current position. threaded: parse on a second thread. NULL on no memory. */
+struct dryrun_reader *dryrun_reader_open(FILE *in, int threaded);
+/* The next event, or NULL at the end of the input; valid until the next call. */
+struct dryrun_event *dryrun_reader_next(struct dryrun_reader *r);
+/* Unthreaded: reads only the lines that start in [start, end) of the file (end < 0: to its
+ * end); line numbers then count from there. For splitting a pass over the file. */
+int dryrun_reader_range(struct dryrun_reader *r, long start, long end);
+/* Stops the reader thread (also midway) and frees everything; does not close the file. */
+void dryrun_reader_close(struct dryrun_reader *r);
+
+/* "mutation OrderWriteback" from a GraphQL request body {"query": ...}, or "" (not GraphQL,
+ * no name). L is a scratch Lua state for decoding (left as it was found). */
+struct lua_State;
+void dryrun_operation_name(struct lua_State *L, const char *body, char *out, size_t n);
+
+#endif

@@ -1,0 +1,600 @@
+/* lua_json_fast: the direct paths of lua_json (see lua_json.h): text straight to Lua values
+ * and Lua values straight to text, without a jansson tree in between. Each accepts only what
+ * the jansson path accepts and produces the same result; anything else (every error included)
+ * is handed to the jansson path in lua_json.c, so messages are jansson's as before. */
+#include "lua_json.h"
+#include "lua_json_internal.h"
+
+#include <errno.h>
+#include <lauxlib.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- decode, fast path ----
+ * Text straight to Lua values in one pass, without a jansson tree: the tree cost a malloc per
+ * value plus a second walk, and was most of the dry-run's time. Hand-written because no Debian
+ * library decodes JSON into Lua 5.4 values with exact 64-bit integers (lua-cjson, the usual
+ * choice, goes through doubles and would round ids above 2^53).
+ *
+ * The fast path accepts a subset of what jansson accepts (exactly the valid JSON in practice)
+ * and produces the same values. On anything it does not accept it returns -1 and the caller
+ * decodes the same text through the jansson tree, which then reports the error with jansson's
+ * message, line and column, exactly as before. So the fast path never needs its own error
+ * messages, and refusing something unusual (a number of more than 63 characters) is only slower,
+ * never different. It allocates no C memory: a Lua error (the memory cap) cannot leak. */
+
+struct dec {
+    lua_State *L;
+    const unsigned char *p, *end;
+    int array_mt;              /* stack index of the array marker metatable */
+};
+
+/* Bytes a string can hold as they are: printable ASCII other than '"' and '\\'. */
+static const unsigned char plain_byte[256] = {
+#define R16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
+    R16(0), R16(0),
+    1, 1, 0 /* " */, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    R16(1), R16(1),
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0 /* \\ */, 1, 1, 1,
+    R16(1), R16(1),
+    R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0),
+#undef R16
+};
+
+/* Texts the fast path handed to the tree path (this thread): tests check it stays 0 on valid
+ * JSON, so a fast path that silently refuses everything cannot pass for a correct one. */
+static _Thread_local unsigned long fallbacks;
+
+unsigned long lua_json_decode_fallbacks(void)
+{
+    return fallbacks;
+}
+
+static int dec_value(struct dec *d, int depth);
+
+static inline void skip_ws(struct dec *d)
+{
+    while (d->p < d->end && (*d->p == ' ' || *d->p == '\n' || *d->p == '\r' || *d->p == '\t'))
+        d->p++;
+}
+
+static int hex4(const unsigned char *p, const unsigned char *end, unsigned *out)
+{
+    unsigned v = 0;
+    if (end - p < 4) return -1;
+    for (int i = 0; i < 4; i++) {
+        unsigned c = p[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9') v |= c - '0';
+        else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
+        else return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Length of the valid UTF-8 sequence at p (2..4), or 0. The same rules as jansson's: no
+ * overlong forms, no surrogates, nothing above U+10FFFF. */
+static size_t utf8_len(const unsigned char *p, const unsigned char *end)
+{
+    unsigned c = p[0];
+    size_t n = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    if (!n || (size_t)(end - p) < n) return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80) return 0;
+    if (n == 3 && ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] > 0x9F))) return 0;
+    if (n == 4 && ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] > 0x8F))) return 0;
+    return n;
+}
+
+static size_t utf8_put(unsigned char *o, unsigned cp)
+{
+    if (cp < 0x80) {
+        o[0] = (unsigned char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (unsigned char)(0xC0 | cp >> 6);
+        o[1] = (unsigned char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (unsigned char)(0xE0 | cp >> 12);
+        o[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
+        o[2] = (unsigned char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    o[0] = (unsigned char)(0xF0 | cp >> 18);
+    o[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3F));
+    o[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
+    o[3] = (unsigned char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* A string with escapes or non-ASCII bytes, from s (after the opening quote) to q (the closing
+ * quote): validated and unescaped into a Lua buffer no longer than the raw text. */
+static int dec_string_slow(struct dec *d, const unsigned char *s, const unsigned char *q, int key)
+{
+    luaL_Buffer b;
+    unsigned char *o0 = (unsigned char *)luaL_buffinitsize(d->L, &b, (size_t)(q - s)), *o = o0;
+    const unsigned char *p = s;
+    while (p < q) {
+        unsigned c = *p;
+        if (plain_byte[c]) {
+            *o++ = (unsigned char)c;
+            p++;
+        } else if (c >= 0x80) {
+            size_t n = utf8_len(p, q);
+            if (!n) return -1;
+            memcpy(o, p, n);
+            o += n, p += n;
+        } else if (c != '\\') {
+            return -1; /* a control character */
+        } else {
+            switch (p[1]) { /* p + 1 < q: the scan stepped over escapes in pairs */
+            case '"': case '\\': case '/': *o++ = p[1]; break;
+            case 'b': *o++ = '\b'; break;
+            case 'f': *o++ = '\f'; break;
+            case 'n': *o++ = '\n'; break;
+            case 'r': *o++ = '\r'; break;
+            case 't': *o++ = '\t'; break;
+            case 'u': {
+                unsigned cp, lo;
+                if (hex4(p + 2, q, &cp)) return -1;
+                p += 4;
+                if (cp >= 0xDC00 && cp <= 0xDFFF) return -1;
+                if (cp >= 0xD800 && cp <= 0xDBFF) {
+                    if (q - p < 8 || p[2] != '\\' || p[3] != 'u' || hex4(p + 4, q, &lo) ||
+                        lo < 0xDC00 || lo > 0xDFFF)
+                        return -1;
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                    p += 6;
+                }
+                if (cp == 0 && key) return -1; /* jansson refuses NUL in a key */
+                o += utf8_put(o, cp);
+                break;
+            }
+            default: return -1;
+            }
+            p += 2;
+        }
+    }
+    luaL_pushresultsize(&b, (size_t)(o - o0));
+    return 0;
+}
+
+/* d->p is just after the opening quote. */
+static int dec_string(struct dec *d, int key)
+{
+    const unsigned char *s = d->p, *p = s, *end = d->end;
+    while (p < end && plain_byte[*p]) p++;
+    if (p < end && *p == '"') { /* the common case: nothing to unescape */
+        lua_pushlstring(d->L, (const char *)s, (size_t)(p - s));
+        d->p = p + 1;
+        return 0;
+    }
+    while (p < end && *p != '"') {
+        if (*p == '\\' && end - p < 2) return -1;
+        p += *p == '\\' ? 2 : 1;
+    }
+    if (p >= end) return -1;
+    d->p = p + 1;
+    return dec_string_slow(d, s, p, key);
+}
+
+static int is_digit(const unsigned char *p, const unsigned char *end)
+{
+    return p < end && *p >= '0' && *p <= '9';
+}
+
+/* jansson's grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?, an integer (no fraction,
+ * no exponent) when it fits int64 (else jansson fails: "too big integer"), a double otherwise. */
+static int dec_number(struct dec *d)
+{
+    const unsigned char *start = d->p, *p = start, *end = d->end;
+    int neg = *p == '-';
+    p += neg;
+    if (!is_digit(p, end)) return -1;
+    const unsigned char *digits = p;
+    uint64_t u = 0;
+    if (*p == '0') {
+        p++;
+        if (is_digit(p, end)) return -1;
+    } else {
+        while (is_digit(p, end)) u = u * 10 + (uint64_t)(*p++ - '0'); /* checked below */
+    }
+    if (p >= end || (*p != '.' && *p != 'e' && *p != 'E')) {
+        /* 19 digits cannot wrap a uint64 */
+        if (p - digits > 19 || u > (uint64_t)INT64_MAX + (uint64_t)neg) return -1;
+        d->p = p;
+        lua_pushinteger(d->L, !neg ? (lua_Integer)u
+                              : u > (uint64_t)INT64_MAX ? INT64_MIN : -(lua_Integer)u);
+        return 0;
+    }
+    if (*p == '.') {
+        p++;
+        if (!is_digit(p, end)) return -1;
+        while (is_digit(p, end)) p++;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < end && (*p == '+' || *p == '-')) p++;
+        if (!is_digit(p, end)) return -1;
+        while (is_digit(p, end)) p++;
+    }
+    /* strtod as jansson does, on a terminated copy (the input need not be terminated); under
+     * a locale whose decimal point is not '.' it stops early and the tree path takes over */
+    char buf[64], *e;
+    size_t n = (size_t)(p - start);
+    if (n >= sizeof buf) return -1;
+    memcpy(buf, start, n);
+    buf[n] = '\0';
+    errno = 0;
+    double v = strtod(buf, &e);
+    if (e != buf + n || ((v == HUGE_VAL || v == -HUGE_VAL) && errno == ERANGE)) return -1;
+    d->p = p;
+    lua_pushnumber(d->L, (lua_Number)v);
+    return 0;
+}
+
+static int dec_literal(struct dec *d, const char *word, size_t n)
+{
+    if ((size_t)(d->end - d->p) < n || memcmp(d->p, word, n)) return -1;
+    d->p += n;
+    return 0;
+}
+
+/* Members and elements are collected on the Lua stack and the table is made once their
+ * number is known: growing a table member by member rehashes it at every power of two. */
+static int dec_object(struct dec *d, int depth)
+{
+    lua_State *L = d->L;
+    int base = lua_gettop(L), n = 0;
+    d->p++;
+    skip_ws(d);
+    if (d->p < d->end && *d->p == '}') {
+        d->p++;
+    } else {
+        for (;;) {
+            /* a stack that cannot grow (a giant object): the tree path copes, as before */
+            if (d->p >= d->end || *d->p != '"' || !lua_checkstack(L, 6)) return -1;
+            d->p++;
+            if (dec_string(d, 1)) return -1;
+            skip_ws(d);
+            if (d->p >= d->end || *d->p != ':') return -1;
+            d->p++;
+            skip_ws(d);
+            if (dec_value(d, depth + 1)) return -1;
+            n++;
+            skip_ws(d);
+            if (d->p >= d->end) return -1;
+            if (*d->p == '}') {
+                d->p++;
+                break;
+            }
+            if (*d->p != ',') return -1;
+            d->p++;
+            skip_ws(d);
+        }
+    }
+    lua_createtable(L, 0, n);
+    lua_insert(L, base + 1);
+    for (int i = 0; i < n; i++) { /* in order: a repeated key, the last one wins, as in jansson */
+        lua_pushvalue(L, base + 2 + 2 * i);
+        lua_pushvalue(L, base + 3 + 2 * i);
+        lua_rawset(L, base + 1);
+    }
+    lua_settop(L, base + 1);
+    return 0;
+}
+
+static int dec_array(struct dec *d, int depth)
+{
+    lua_State *L = d->L;
+    int base = lua_gettop(L), n = 0;
+    d->p++;
+    skip_ws(d);
+    if (d->p < d->end && *d->p == ']') {
+        d->p++;
+    } else {
+        for (;;) {
+            if (!lua_checkstack(L, 6) || dec_value(d, depth + 1)) return -1;
+            n++;
+            skip_ws(d);
+            if (d->p >= d->end) return -1;
+            if (*d->p == ']') {
+                d->p++;
+                break;
+            }
+            if (*d->p != ',') return -1;
+            d->p++;
+            skip_ws(d);
+        }
+    }
+    lua_createtable(L, n, 0);
+    lua_insert(L, base + 1);
+    for (int i = n; i > 0; i--) lua_rawseti(L, base + 1, i); /* pops the last element */
+    lua_pushvalue(L, d->array_mt);
+    lua_setmetatable(L, base + 1);
+    return 0;
+}
+
+/* d->p is at the value (no whitespace before it). depth 1 is the document itself. */
+static int dec_value(struct dec *d, int depth)
+{
+    if (depth > LUA_JSON_MAX_DEPTH || d->p >= d->end) return -1;
+    switch (*d->p) {
+    case '{':
+        luaL_checkstack(d->L, 4, "json: nesting too deep");
+        return dec_object(d, depth);
+    case '[':
+        luaL_checkstack(d->L, 4, "json: nesting too deep");
+        return dec_array(d, depth);
+    case '"':
+        d->p++;
+        return dec_string(d, 0);
+    case 't':
+        if (dec_literal(d, "true", 4)) return -1;
+        lua_pushboolean(d->L, 1);
+        return 0;
+    case 'f':
+        if (dec_literal(d, "false", 5)) return -1;
+        lua_pushboolean(d->L, 0);
+        return 0;
+    case 'n':
+        if (dec_literal(d, "null", 4)) return -1;
+        lua_json_pushnull(d->L);
+        return 0;
+    default:
+        return dec_number(d);
+    }
+}
+
+void lua_json_decode(lua_State *L, const char *s, size_t len)
+{
+    int base = lua_gettop(L);
+    luaL_checkstack(L, 8, "json: nesting too deep");
+    lua_json_push_array_mt(L);
+    struct dec d = { L, (const unsigned char *)s, (const unsigned char *)s + len, base + 1 };
+    skip_ws(&d);
+    if (dec_value(&d, 1) == 0) {
+        skip_ws(&d);
+        if (d.p == d.end) {
+            lua_remove(L, base + 1); /* the metatable */
+            return;
+        }
+    }
+    lua_settop(L, base);
+    fallbacks++;
+    lua_json_decode_tree(L, s, len); /* raises jansson's error; see above */
+}
+
+/* ---- encode, direct ----
+ * The same text as json_dumps(tree, JSON_SORT_KEYS | JSON_REAL_PRECISION(17) | compact or
+ * JSON_INDENT(2)): keys sorted bytewise, '"' '\\' and control characters escaped (\b \f \n \r \t,
+ * else \u00XX), everything else as is. Floats are few in this traffic (money travels as strings)
+ * and are formatted by jansson itself, so the digits cannot drift from it. The text grows in a
+ * C buffer held by a box (a Lua error cannot leak it); nothing here raises. */
+
+struct enc {
+    lua_State *L;
+    struct jbox *box;       /* box->text: the buffer */
+    size_t len, cap;
+    int pretty;
+};
+
+struct enc_key {
+    const char *s;
+    size_t len;
+};
+
+static int enc_reserve(struct enc *e, size_t n)
+{
+    if (e->len + n <= e->cap) return 0;
+    size_t cap = e->cap ? e->cap * 2 : 256;
+    while (cap < e->len + n) cap *= 2;
+    char *t = realloc(e->box->text, cap);
+    if (!t) return -1;
+    e->box->text = t;
+    e->cap = cap;
+    return 0;
+}
+
+static int enc_put(struct enc *e, const char *s, size_t n)
+{
+    if (enc_reserve(e, n)) return -1;
+    memcpy(e->box->text + e->len, s, n);
+    e->len += n;
+    return 0;
+}
+
+static int enc_indent(struct enc *e, int depth)
+{
+    if (!e->pretty) return 0;
+    if (enc_reserve(e, 1 + (size_t)depth * 2)) return -1;
+    e->box->text[e->len++] = '\n';
+    memset(e->box->text + e->len, ' ', (size_t)depth * 2);
+    e->len += (size_t)depth * 2;
+    return 0;
+}
+
+/* A string, checked to be UTF-8 (the tree path refuses it otherwise: -1 hands it over). */
+static int enc_string(struct enc *e, const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)str, *end = s + n;
+    if (enc_reserve(e, n * 6 + 2)) return -1; /* every byte escaped, at most */
+    char *o = e->box->text + e->len, *o0 = o;
+    *o++ = '"';
+    while (s < end) {
+        unsigned c = *s;
+        if (plain_byte[c]) {
+            *o++ = (char)c;
+            s++;
+        } else if (c >= 0x80) {
+            size_t k = utf8_len(s, end);
+            if (!k) return -1;
+            memcpy(o, s, k);
+            o += k, s += k;
+        } else {
+            static const char hex[] = "0123456789ABCDEF";
+            *o++ = '\\';
+            switch (c) {
+            case '"': *o++ = '"'; break;
+            case '\\': *o++ = '\\'; break;
+            case '\b': *o++ = 'b'; break;
+            case '\f': *o++ = 'f'; break;
+            case '\n': *o++ = 'n'; break;
+            case '\r': *o++ = 'r'; break;
+            case '\t': *o++ = 't'; break;
+            default:
+                memcpy(o, "u00", 3);
+                o[3] = hex[c >> 4];
+                o[4] = hex[c & 15];
+                o += 5;
+            }
+            s++;
+        }
+    }
+    *o++ = '"';
+    e->len += (size_t)(o - o0);
+    return 0;
+}
+
+static int enc_real(struct enc *e, double d)
+{
+    if (!isfinite(d)) return -1;
+    json_t *r = json_real(d);
+    char buf[64];
+    size_t n = r ? json_dumpb(r, buf, sizeof buf, JSON_ENCODE_ANY | JSON_REAL_PRECISION(17)) : 0;
+    json_decref(r);
+    return n && n < sizeof buf ? enc_put(e, buf, n) : -1;
+}
+
+static int cmp_keys(const void *a, const void *b)
+{
+    const struct enc_key *x = a, *y = b;
+    int r = memcmp(x->s, y->s, x->len < y->len ? x->len : y->len);
+    return r ? r : (x->len > y->len) - (x->len < y->len);
+}
+
+static int enc_value(struct enc *e, int idx, int depth);
+
+static int enc_table(struct enc *e, int idx, int depth)
+{
+    lua_State *L = e->L;
+    int array = lua_json_is_marked_array(L, idx);
+    size_t n = 0;
+    struct enc_key *keys = NULL;
+    if (!array) { /* what table_to_json decides, minus its error cases (handed over) */
+        size_t count = 0, nint = 0, nkeys = 0, kcap = 0;
+        lua_Integer max = 0;
+        lua_pushnil(L);
+        while (lua_next(L, idx)) {
+            count++;
+            if (lua_isinteger(L, -2) && lua_tointeger(L, -2) > 0) {
+                nint++;
+                if (lua_tointeger(L, -2) > max) max = lua_tointeger(L, -2);
+            } else if (lua_type(L, -2) == LUA_TSTRING) {
+                size_t klen;
+                const char *k = lua_tolstring(L, -2, &klen);
+                if (nkeys == kcap) {
+                    kcap = kcap ? kcap * 2 : 16;
+                    struct enc_key *nk = realloc(keys, kcap * sizeof *nk);
+                    if (!nk) goto fail_pop2;
+                    keys = nk;
+                }
+                keys[nkeys++] = (struct enc_key){ k, klen }; /* alive: the table holds it */
+            } else {
+                goto fail_pop2;
+            }
+            lua_pop(L, 1);
+        }
+        if (nint && (nint != count || (size_t)max != nint)) goto fail;
+        array = nint > 0;
+        n = array ? nint : nkeys;
+    } else {
+        n = lua_rawlen(L, idx);
+    }
+    if (enc_put(e, array ? "[" : "{", 1)) goto fail;
+    if (n == 0) {
+        free(keys);
+        return enc_put(e, array ? "]" : "}", 1);
+    }
+    if (!array) qsort(keys, n, sizeof *keys, cmp_keys);
+    /* jansson counts indentation from 0 at the document, depth from 1 here */
+    if (enc_indent(e, depth)) goto fail;
+    for (size_t i = 0; i < n; i++) {
+        if (array) {
+            lua_rawgeti(L, idx, (lua_Integer)i + 1);
+        } else {
+            /* a key the tree path refuses (a NUL byte, bad UTF-8) goes to it whole */
+            if (memchr(keys[i].s, '\0', keys[i].len) || enc_string(e, keys[i].s, keys[i].len) ||
+                enc_put(e, e->pretty ? ": " : ":", e->pretty ? 2 : 1))
+                goto fail;
+            lua_pushlstring(L, keys[i].s, keys[i].len); /* short: interned, no allocation */
+            lua_rawget(L, idx);
+        }
+        int bad = enc_value(e, lua_gettop(L), depth + 1);
+        lua_pop(L, 1);
+        if (bad || (i + 1 < n ? enc_put(e, ",", 1) || enc_indent(e, depth) : enc_indent(e, depth - 1)))
+            goto fail;
+    }
+    free(keys);
+    return enc_put(e, array ? "]" : "}", 1);
+fail_pop2:
+    lua_pop(L, 2);
+fail:
+    free(keys);
+    return -1;
+}
+
+static int enc_value(struct enc *e, int idx, int depth)
+{
+    lua_State *L = e->L;
+    char num[32];
+    if (depth > LUA_JSON_MAX_DEPTH || !lua_checkstack(L, 4)) return -1;
+    switch (lua_type(L, idx)) {
+    case LUA_TNIL: return enc_put(e, "null", 4);
+    case LUA_TBOOLEAN: return lua_toboolean(L, idx) ? enc_put(e, "true", 4) : enc_put(e, "false", 5);
+    case LUA_TNUMBER:
+        if (!lua_isinteger(L, idx)) return enc_real(e, (double)lua_tonumber(L, idx));
+        return enc_put(e, num, (size_t)snprintf(num, sizeof num, "%lld", (long long)lua_tointeger(L, idx)));
+    case LUA_TSTRING: {
+        size_t n;
+        const char *s = lua_tolstring(L, idx, &n);
+        return enc_string(e, s, n);
+    }
+    case LUA_TLIGHTUSERDATA: return lua_json_isnull(L, idx) ? enc_put(e, "null", 4) : -1;
+    case LUA_TTABLE: return enc_table(e, idx, depth);
+    default: return -1;
+    }
+}
+
+static _Thread_local unsigned long enc_fallbacks;
+
+unsigned long lua_json_encode_fallbacks(void)
+{
+    return enc_fallbacks;
+}
+
+const char *lua_json_encode(lua_State *L, int idx, int flags, size_t *len)
+{
+    idx = lua_absindex(L, idx);
+    struct enc e = { L, lua_json_box_push(L), 0, 0, (flags & LUA_JSON_PRETTY) != 0 };
+    int top = lua_gettop(L);
+    if (enc_value(&e, idx, 1) == 0) {
+        const char *s = lua_pushlstring(L, e.box->text, e.len);
+        lua_json_box_clear(e.box);
+        lua_remove(L, -2); /* the box */
+        if (len) *len = e.len;
+        return s;
+    }
+    lua_settop(L, top);
+    lua_json_box_clear(e.box);
+    lua_pop(L, 1);
+    enc_fallbacks++;
+    return lua_json_encode_tree(L, idx, flags, len); /* raises jansson's error, see above */
+}
