@@ -45,6 +45,11 @@ const struct config_option config_options[] = {
       "app client secret that signs webhooks" },
     { "shopify.previous_webhook_secret", CFG_STRING, NULL, OFF(shopify_previous_webhook_secret), 1,
       "the old secret, accepted too while a rotation is under way" },
+    { "shopify.webhook_address", CFG_STRING, NULL, OFF(shopify_webhook_address), 0,
+      "public URL of the webhook receiver (https://.../webhooks/shopify); when set, ezsync keeps one "
+      "subscription per Shopify topic the rules handle (Shopify deletes one after 8 failed deliveries)" },
+    { "shopify.subscriptions_check_ms", CFG_INT, "3600000", OFF(shopify_subscriptions_check_ms), 0,
+      "how often the webhook subscriptions are checked (and at start-up), ms" },
     { "orderez.base_url", CFG_STRING, "https://api.orderez.co", OFF(orderez_base_url), 0,
       "OrderEZ API base URL (sandbox: https://api-staging.orderez.co)" },
     { "orderez.token", CFG_STRING, NULL, OFF(orderez_token), 1,

@@ -33,6 +33,8 @@ struct config {
     char *shopify_access_token;     /* secret */
     char *shopify_webhook_secret;   /* secret */
     char *shopify_previous_webhook_secret; /* secret */
+    char *shopify_webhook_address;
+    long shopify_subscriptions_check_ms;
     /* orderez */
     char *orderez_base_url;
     char *orderez_token;            /* secret */

@@ -124,6 +124,12 @@ int rules_handles(struct rules *r, const char *topic)
                    rules_topic_cmp) != NULL;
 }
 
+size_t rules_topics(struct rules *r, const char *const **out)
+{
+    *out = (const char *const *)r->cur->topics;
+    return r->cur->ntopics;
+}
+
 void rules_stats(struct rules *r, struct rules_stats *out)
 {
     memset(out, 0, sizeof *out);

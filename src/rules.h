@@ -87,6 +87,8 @@ int rules_watch(struct rules *r, struct event_base *base);
 
 const char *rules_version_id(struct rules *r);
 int rules_handles(struct rules *r, const char *topic);
+/* The serving version's topics, sorted; valid until the next reload. */
+size_t rules_topics(struct rules *r, const char *const **out);
 
 struct rules_stats {
     const char *version;      /* id of the serving version */

@@ -14,6 +14,7 @@
 #include "rules.h"
 #include "rules_runner.h"
 #include "scheduler.h"
+#include "subscriptions.h"
 #include "store.h"
 
 #include <event2/event.h>
@@ -127,6 +128,9 @@ static int start_engine(struct service *svc)
         log_error("cannot start the scheduler");
         return -1;
     }
+    svc->subscriptions = subscriptions_new(svc->base, svc->cfg, svc->rules, &er);
+    if (!svc->subscriptions && svc->cfg->shopify_webhook_address)
+        log_warn("webhook subscriptions will not be checked (out of memory)");
     return 0;
 }
 
@@ -140,6 +144,8 @@ static void stop_engine(struct service *svc)
     svc->remotes = NULL;
     scheduler_free(svc->scheduler);
     poller_free(svc->poller);
+    subscriptions_free(svc->subscriptions);
+    svc->subscriptions = NULL;
     engine_free(svc->engine);
     free(svc->runner);
     free(svc->api);

@@ -12,6 +12,7 @@ struct poller;
 struct remotes;
 struct rules_runner;
 struct scheduler;
+struct subscriptions;
 struct event_base;
 struct ingest;
 struct metrics;
@@ -28,6 +29,7 @@ struct service {
     struct engine *engine;
     struct poller *poller;
     struct scheduler *scheduler;
+    struct subscriptions *subscriptions; /* NULL unless shopify.webhook_address is set */
     struct admin_api *api;
     struct metrics *metrics;     /* every subsystem registers its series here */
     struct ingest *ingest;       /* public listener: webhooks (on_events_stored hook) */

@@ -57,6 +57,7 @@ function configText(dir, opts) {
     '    webhook_secret = env "SHOPIFY_WEBHOOK_SECRET",',
     '    previous_webhook_secret = env("SHOPIFY_PREVIOUS_WEBHOOK_SECRET", false),',
     `    plan_restore_rate = ${lua(opts.shopifyRestore ?? 100)},`,
+    opts.shopifyExtra ?? '',
     '  },',
     '  orderez = {',
     `    base_url = ${lua(opts.orderezUrl ?? NOWHERE)},`,
