@@ -76,7 +76,14 @@ $(BUILD)/version.h: FORCE
 FORCE:
 
 # Order-only: the header must exist first; -MMD then tracks who really includes it.
-$(LIB_OBJS) $(MAIN_OBJ): | $(BUILD)/version.h
+$(LIB_OBJS) $(MAIN_OBJ): | $(BUILD)/version.h $(BUILD)/dashboard_html.h
+
+# The dashboard page, embedded as a C string (awk escapes it; no xxd needed).
+$(BUILD)/dashboard_html.h: src/dashboard.html
+	@mkdir -p $(BUILD)
+	$(Q)awk 'BEGIN { print "static const char dashboard_html[] =" } \
+	  { gsub(/\\/, "\\\\"); gsub(/"/, "\\\""); print "    \"" $$0 "\\n\"" } \
+	  END { print "    \"\";" }' $< > $@
 
 $(BUILD)/%.o: src/%.c
 	@mkdir -p $(dir $@)

@@ -137,8 +137,10 @@ static void on_request(struct evhttp_request *req, void *arg)
     char path[256];
     int known;
     if (!httpd_bearer_ok(req, a->token)) {
+        /* Basic makes a browser ask (the dashboard; the token is the password); API clients
+         * send Bearer. */
         evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
-                          "Bearer realm=\"ezsync\"");
+                          "Basic realm=\"ezsync admin\", charset=\"UTF-8\"");
         httpd_reply_error(req, 401, "missing or wrong bearer token");
         return;
     }

@@ -13,6 +13,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -194,15 +195,45 @@ void httpd_reply_error(struct evhttp_request *req, int code, const char *message
     httpd_reply(req, code, "application/json", body);
 }
 
+/* Basic credentials' password (any user name), decoded into out; -1 when malformed. */
+static int basic_password(const char *b64, char *out, size_t outlen)
+{
+    unsigned char dec[768];
+    size_t n = strlen(b64);
+    if (n == 0 || n % 4 || n / 4 * 3 >= sizeof dec) return -1;
+    int len = EVP_DecodeBlock(dec, (const unsigned char *)b64, (int)n);
+    if (len < 0) return -1;
+    while (len > 0 && b64[--n] == '=') len--; /* DecodeBlock counts padding as bytes */
+    const unsigned char *colon = memchr(dec, ':', (size_t)len);
+    if (!colon) return -1;
+    size_t plen = (size_t)len - (size_t)(colon + 1 - dec);
+    if (plen >= outlen) return -1;
+    memcpy(out, colon + 1, plen);
+    out[plen] = '\0';
+    return 0;
+}
+
 int httpd_bearer_ok(struct evhttp_request *req, const char *token)
 {
     const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
     unsigned char want[SHA256_DIGEST_LENGTH], got[SHA256_DIGEST_LENGTH];
-    if (!token || !*token || !h || strncasecmp(h, "Bearer ", 7) != 0) return 0;
-    h += 7;
-    while (*h == ' ') h++;
+    char pass[512];
+    if (!token || !*token || !h) return 0;
+    if (strncasecmp(h, "Bearer ", 7) == 0) {
+        h += 7;
+        while (*h == ' ') h++;
+    } else if (strncasecmp(h, "Basic ", 6) == 0) {
+        /* What a browser sends for the dashboard: the token as the password. */
+        h += 6;
+        while (*h == ' ') h++;
+        if (basic_password(h, pass, sizeof pass)) return 0;
+        h = pass;
+    } else {
+        return 0;
+    }
     SHA256((const unsigned char *)token, strlen(token), want);
     SHA256((const unsigned char *)h, strlen(h), got);
+    OPENSSL_cleanse(pass, sizeof pass);
     return CRYPTO_memcmp(want, got, sizeof want) == 0;
 }
 

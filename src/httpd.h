@@ -45,8 +45,9 @@ void httpd_reply(struct evhttp_request *req, int code, const char *type, const c
 /* {"error":"<message>"}; message is a fixed string from the caller, never request data. */
 void httpd_reply_error(struct evhttp_request *req, int code, const char *message);
 
-/* 1 when the request carries `Authorization: Bearer <token>`. The comparison runs on SHA-256
- * digests with CRYPTO_memcmp, so neither content nor length of the token leaks by timing. */
+/* 1 when the request carries `Authorization: Bearer <token>`, or Basic credentials whose
+ * password is the token (a browser on the dashboard; any user name). The comparison runs on
+ * SHA-256 digests with CRYPTO_memcmp, so neither content nor length of the token leaks. */
 int httpd_bearer_ok(struct evhttp_request *req, const char *token);
 
 /* The request path without query string, into buf. */

@@ -5,6 +5,7 @@
 #include "admin.h"
 #include "admin_api.h"
 #include "cli.h"
+#include "dashboard.h"
 #include "engine.h"
 #include "ingest.h"
 #include "log.h"
@@ -185,7 +186,7 @@ static int start_listeners(struct service *svc)
     svc->api->rules = svc->rules;
     svc->api->remotes = svc->remotes;
     svc->api->metrics = svc->metrics;
-    if (admin_api_register(svc->api, svc->admin)) {
+    if (admin_api_register(svc->api, svc->admin) || dashboard_register(svc->admin)) {
         log_error("cannot register the admin API");
         return -1;
     }

@@ -166,3 +166,23 @@ test('the admin API lists jobs, retries a dead one and reloads rules', async () 
   assert.ok(status.remotes.orderez.admitted > 0);
   void statSync;
 });
+
+test('the dashboard: a browser gets a Basic challenge, then the page and its data', async () => {
+  const base = `http://${svc.info.admin}`;
+  const anon = await fetch(`${base}/`);
+  assert.equal(anon.status, 401);
+  assert.match(anon.headers.get('www-authenticate'), /^Basic realm="ezsync admin"/);
+  const basic = { authorization: `Basic ${Buffer.from(`admin:${ADMIN_TOKEN}`).toString('base64')}` };
+  const wrong = { authorization: `Basic ${Buffer.from('admin:nope').toString('base64')}` };
+  assert.equal((await fetch(`${base}/`, { headers: wrong })).status, 401);
+  assert.equal((await fetch(`${base}/`, { headers: { authorization: 'Basic !!!' } })).status, 401);
+  const page = await fetch(`${base}/`, { headers: basic });
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get('content-type'), /^text\/html/);
+  const html = await page.text();
+  assert.match(html, /<title>ezsync<\/title>/);
+  for (const p of ['/api/v1/status', '/api/v1/jobs?state=dead&limit=50', '/api/v1/reload']) assert.ok(html.includes(p), p);
+  const st = await fetch(`${base}/api/v1/status`, { headers: basic });
+  assert.equal(st.status, 200);
+  assert.equal((await st.json()).jobs.dead, 0);
+});
