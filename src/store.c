@@ -91,6 +91,9 @@ int store_checkpoint(struct store *st, int restart, int *log_pages, int *copied_
                                        &nlog, &ncopied);
     if (log_pages) *log_pages = nlog;
     if (copied_pages) *copied_pages = ncopied;
+    /* BUSY: another connection (the checkpointer thread) is checkpointing right now; the log
+     * is being copied, which is all the caller wanted. */
+    if (!restart && (rc & 0xff) == SQLITE_BUSY) return 0;
     return rc == SQLITE_OK ? 0 : store_fail(st, "checkpoint");
 }
 

@@ -37,7 +37,8 @@ int store_set_durability(struct store *st, enum store_durability d);
 /* Copies the log into the database without blocking writers or readers (restart = 0), or, with
  * restart = 1, waits (up to the busy timeout) for the writer so the log is copied completely and
  * the next commit starts it from the beginning: the log stops growing. *log_pages and
- * *copied_pages (either may be NULL) tell how far it got. Returns 0, or -1 (busy included). */
+ * *copied_pages (either may be NULL) tell how far it got. Returns 0, or -1 (for restart = 1,
+ * busy included; a passive copy that meets another one in progress is not an error). */
 int store_checkpoint(struct store *st, int restart, int *log_pages, int *copied_pages);
 
 /* Transactions nest by counting: only the outermost begin/commit touch the database, so a
