@@ -346,7 +346,7 @@ static void replay_event(struct replay *rp, struct dryrun_event *ev, struct dryr
     rules_run_free(run);
 }
 
-static const char usage[] =
+const char dryrun_usage[] =
     "usage: ezsync dry-run --events FILE [--rules DIR] [-c FILE] [--fixtures FILE]\n"
     "                      [--expect FILE] [--diff] [--json] [--quiet]\n"
     "  -e, --events FILE    recording from `ezsync record` (JSON lines)\n"
@@ -381,11 +381,11 @@ int dryrun_cmd(int argc, char **argv)
         case 'd': o.diff = 1; break;
         case 'j': o.json = 1; break;
         case 'q': o.quiet = 1; break;
-        default: fputs(usage, stderr); return EXIT_USAGE;
+        default: fputs(dryrun_usage, stderr); return EXIT_USAGE;
         }
     }
     if (!events || optind < argc) {
-        fprintf(stderr, "ezsync dry-run: %s\n%s", events ? "unexpected argument" : "--events is required", usage);
+        fprintf(stderr, "ezsync dry-run: %s\n%s", events ? "unexpected argument" : "--events is required", dryrun_usage);
         return EXIT_USAGE;
     }
     struct config cfg;

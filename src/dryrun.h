@@ -8,5 +8,6 @@
 #define EZ_DRYRUN_H
 
 int dryrun_cmd(int argc, char **argv);
+extern const char dryrun_usage[];
 
 #endif

@@ -72,13 +72,9 @@ static const struct cli_command commands[] = {
       "Exit 0 when everything loads; 2 with file:line and the reason otherwise.\n" },
     { "dlq", dlq_cmd, "list, show, retry or drop dead-lettered jobs", dlq_usage },
     { "record", record_cmd, "tap the service database into a recording for dry-run",
-      "usage: ezsync record --out FILE [-c FILE] [--since EVENT_ID] [--limit N] [--follow]\n"
-      "Writes each stored event and the journaled answers of its job as one JSON line.\n" },
+      record_usage },
     { "dry-run", dryrun_cmd, "replay a recording through the rules with no side effect",
-      "usage: ezsync dry-run --events FILE [--rules DIR] [-c FILE] [--fixtures FILE]\n"
-      "                      [--expect FILE] [--diff] [--json] [--quiet]\n"
-      "Prints the calls each event would make; --expect compares with a golden file (exit 1 on\n"
-      "a difference); --diff shows how they differ from what was done when recorded.\n" },
+      dryrun_usage },
     { "version", cmd_version, "print the version", "usage: ezsync version\n" },
     { "help", cmd_help, "show help for a command, or `help config` for the configuration keys",
       "usage: ezsync help [COMMAND | config]\n" },

@@ -89,7 +89,7 @@ static char *event_line(struct store *st, int64_t id)
     return s;
 }
 
-static const char usage[] =
+const char record_usage[] =
     "usage: ezsync record --out FILE [-c FILE] [--since EVENT_ID] [--limit N] [--follow]\n"
     "  -o, --out FILE      recording to write (JSON lines; - for stdout)\n"
     "  -c, --config FILE   configuration (its store.path is the service database)\n"
@@ -123,11 +123,11 @@ int record_cmd(int argc, char **argv)
             if (*end || limit < 1) { fprintf(stderr, "ezsync record: --limit needs a positive number\n"); return EXIT_USAGE; }
             break;
         case 'f': follow = 1; break;
-        default: fputs(usage, stderr); return EXIT_USAGE;
+        default: fputs(record_usage, stderr); return EXIT_USAGE;
         }
     }
     if (!out_path || optind < argc) {
-        fprintf(stderr, "ezsync record: %s\n%s", out_path ? "unexpected argument" : "--out is required", usage);
+        fprintf(stderr, "ezsync record: %s\n%s", out_path ? "unexpected argument" : "--out is required", record_usage);
         return EXIT_USAGE;
     }
     struct config cfg;

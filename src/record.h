@@ -6,5 +6,6 @@
 #define EZ_RECORD_H
 
 int record_cmd(int argc, char **argv);
+extern const char record_usage[];
 
 #endif
