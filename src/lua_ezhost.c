@@ -223,7 +223,7 @@ static void push_answer(lua_State *L, int responses, lua_Integer *next)
     if (lua_isfunction(L, responses)) {
         lua_pushvalue(L, responses);
         lua_pushvalue(L, -2);
-        lua_call(L, 1, 1);
+        lua_call(L, 1, 1); /* protected: push_answer runs inside run_loop's lua_pcall */
     } else if (lua_istable(L, responses)) {
         lua_rawgeti(L, responses, ++*next);
     } else {

@@ -315,6 +315,8 @@ static int safe_require(lua_State *L)
     lua_pushlightuserdata(L, (void *)&loaded_key);               /* "loading" mark */
     lua_setfield(L, 2, name);
     lua_pushstring(L, name);
+    /* Unprotected on purpose: require() is itself called from rule code, which always runs
+     * under lua_pcall (loading) or lua_resume (a run); an error propagates to that frame. */
     lua_call(L, 1, 1);
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
