@@ -31,27 +31,23 @@ static int push_owned(lua_State *L, struct store *st, int rc, char *val, const c
     return 1;
 }
 
-static int l_get(lua_State *L)
+/* get and find are the same lookup in opposite directions. */
+typedef int (*idmap_lookup_fn)(struct store *st, const char *kind, const char *id, char **out);
+
+static int lookup(lua_State *L, const char *name, idmap_lookup_fn fn)
 {
-    struct rules_run *run = lua_ez_run(L, "ez.idmap.get", LUA_EZ_NEED_STORE);
+    struct rules_run *run = lua_ez_run(L, name, LUA_EZ_NEED_STORE);
     char buf[32];
     const char *kind = luaL_checkstring(L, 1);
-    const char *sid = lua_ez_id(L, 2, buf, sizeof buf);
+    const char *id = lua_ez_id(L, 2, buf, sizeof buf);
     char *val = NULL;
-    int rc = store_idmap_get_orderez(run->ctx.store, kind, sid, &val);
-    return push_owned(L, run->ctx.store, rc, val, "ez.idmap.get");
+    int rc = fn(run->ctx.store, kind, id, &val);
+    return push_owned(L, run->ctx.store, rc, val, name);
 }
 
-static int l_find(lua_State *L)
-{
-    struct rules_run *run = lua_ez_run(L, "ez.idmap.find", LUA_EZ_NEED_STORE);
-    char buf[32];
-    const char *kind = luaL_checkstring(L, 1);
-    const char *oid = lua_ez_id(L, 2, buf, sizeof buf);
-    char *val = NULL;
-    int rc = store_idmap_get_shopify(run->ctx.store, kind, oid, &val);
-    return push_owned(L, run->ctx.store, rc, val, "ez.idmap.find");
-}
+static int l_get(lua_State *L) { return lookup(L, "ez.idmap.get", store_idmap_get_orderez); }
+
+static int l_find(lua_State *L) { return lookup(L, "ez.idmap.find", store_idmap_get_shopify); }
 
 static int l_put(lua_State *L)
 {
