@@ -5,7 +5,7 @@
 #   make demo       install what is needed and run the demo
 #   make install    PREFIX=/usr/local DESTDIR=
 
-PKGS      := lua5.4 libcurl jansson sqlite3 libevent libcrypto
+PKGS      := lua5.4 libcurl jansson yajl sqlite3 libevent libcrypto
 PREFIX    ?= /usr/local
 VERSION   := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
 

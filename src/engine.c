@@ -91,7 +91,9 @@ static void job_id_text(int64_t id, char *buf, size_t len)
 
 /* ---- job creation ---- */
 
-/* Jobs every new event in one transaction per batch. Returns how many, or -1. */
+/* Jobs events stored without one (producers store event and job together, see
+ * engine_event_store; this catches events a previous version stored and had not jobbed yet),
+ * in one transaction per batch. Returns how many, or -1. */
 static int ingest_batch(struct engine *eng)
 {
     struct store_event *evs = NULL;
@@ -103,45 +105,21 @@ static int ingest_batch(struct engine *eng)
         goto cleanup;
     }
     if (store_begin(eng->st)) goto cleanup;
+    uint64_t dead_total = 0;
     for (size_t i = 0; i < n; i++) {
-        struct engine_topic_class c;
-        char err[512];
-        struct store_job job;
-        memset(&job, 0, sizeof job);
-        job.event_id = evs[i].id;
-        job.topic = (char *)evs[i].topic;
-        if (engine_topics_classify(evs[i].id, evs[i].topic, evs[i].body, evs[i].body_len, &c,
-                                   err, sizeof err) == 0) {
-            job.state = STORE_JOB_QUEUED;
-            job.entity_key = c.entity;
-            job.priority = c.priority;
-            if (c.order_id && poller_shopify_seen(eng->st, c.order_id, c.order_updated_at))
-                log_warn("cannot note order for the catch-up poller", "error",
-                         store_errmsg(eng->st));
-        } else {
-            /* A body we cannot read now never becomes readable: dead at once, with why. */
-            char eid[24];
-            snprintf(eid, sizeof eid, "event:%" PRId64, evs[i].id);
-            job.state = STORE_JOB_DEAD;
-            job.priority = c.priority;
-            job.entity_key = eid;
-            job.last_error = err;
-            log_warn("event cannot be processed: dead-lettered", "event_id", eid + 6,
-                     "topic", evs[i].topic, "error", err);
-            eng->ctr.dead++;
-            int rc = store_job_insert(eng->st, &job);
-            engine_topics_free(&c);
-            if (rc) break;
-            continue;
+        int dead = 0;
+        if (engine_job_for_event(eng->st, &evs[i], &dead)) {
+            store_rollback(eng->st);
+            log_error("cannot create jobs", "error", store_errmsg(eng->st));
+            goto cleanup;
         }
-        int rc = store_job_insert(eng->st, &job);
-        engine_topics_free(&c);
-        if (rc) break;
+        dead_total += (uint64_t)dead;
     }
     if (store_commit(eng->st)) {
         log_error("cannot create jobs", "error", store_errmsg(eng->st));
         goto cleanup;
     }
+    eng->ctr.dead += dead_total;
     created = (int)n;
 cleanup:
     if (created < 0 && n == 0) log_error("cannot read new events", "error", store_errmsg(eng->st));
@@ -658,6 +636,11 @@ void engine_free(struct engine *eng)
 void engine_notify_events(struct engine *eng)
 {
     if (eng && eng->ingest_ev && !eng->stopping) event_active(eng->ingest_ev, 0, 1);
+}
+
+void engine_count_dead(struct engine *eng, size_t n)
+{
+    if (eng) eng->ctr.dead += n;
 }
 
 /* ---- admin and metrics ---- */

@@ -120,6 +120,8 @@ void engine_free(struct engine *eng);
 
 /* The ingest hook: new events were committed; the engine jobs them on its next loop turn. */
 void engine_notify_events(struct engine *eng);
+/* Counts jobs another thread created dead (engine_event_store in the webhook commit). */
+void engine_count_dead(struct engine *eng, size_t n);
 
 /* ---- for the admin API, metrics and tests ---- */
 
@@ -166,5 +168,14 @@ int engine_topics_classify(int64_t event_id, const char *topic, const char *body
                            size_t body_len, struct engine_topic_class *out, char *err,
                            size_t errlen);
 void engine_topics_free(struct engine_topic_class *c);
+
+/* Creates the job of a stored event (queued, or dead with the reason when its body cannot be
+ * used; *dead tells which) and notes a Shopify order for the catch-up poller. Called in the
+ * transaction that stored the event, so an event never exists without its job. 0 or -1. */
+int engine_job_for_event(struct store *st, const struct store_event *ev, int *dead);
+/* store_event_insert and, when the event is new, its job, in one transaction (nested in the
+ * caller's, if any). Every producer of events stores them this way: the webhook writer thread,
+ * pollers, schedules, rule emits. *dead (may be NULL) as above. 0 or -1. */
+int engine_event_store(struct store *st, struct store_event *ev, int *inserted, int *dead);
 
 #endif

@@ -3,8 +3,11 @@
  * come before their prefix. */
 #include "engine.h"
 
+#include "log.h"
+#include "poller.h"
+
 #include <inttypes.h>
-#include <jansson.h>
+#include <yajl/yajl_parse.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,51 +52,204 @@ static const struct topic_rule *find_rule(const char *topic)
     return NULL;
 }
 
-static json_t *get_path(json_t *root, const char *path)
+/* ---- reading the few ids a job needs, without building the document ----
+ * Classification runs for every delivery inside the webhook commit, so it must cost little: a
+ * SAX pass (yajl) that validates the whole body but keeps only the values at the wanted paths
+ * (one or two levels deep), instead of a jansson tree of a 3–15 KB order. Numbers arrive as
+ * their text, so ids stay exact at any size. */
+
+enum peek_type { PV_NONE, PV_INT, PV_STRING, PV_OTHER };
+
+#define PEEK_MAX 8
+#define PEEK_KEY 64
+
+struct peek_field {
+    const char *path;            /* "id", "customer.id": at most one dot */
+    enum peek_type type;
+    char text[256];              /* the string, or the integer's digits */
+};
+
+struct peek {
+    struct peek_field *f;
+    size_t n;
+    int depth;                   /* containers open; 1 = inside the root */
+    int is_map[3];               /* is_map[d]: the container at depth d is an object */
+    char key[3][PEEK_KEY];       /* key[d]: the current key in the object at depth d */
+    int key_long[3];             /* that key was longer than PEEK_KEY: matches nothing */
+    int not_object;
+};
+
+/* The field whose path names the value about to be read at the current depth, or NULL. */
+static struct peek_field *peek_slot(struct peek *p)
 {
-    char part[64];
-    json_t *v = root;
-    while (v && *path) {
-        size_t n = strcspn(path, ".");
-        if (n >= sizeof part) return NULL;
-        memcpy(part, path, n);
-        part[n] = '\0';
-        v = json_is_object(v) ? json_object_get(v, part) : NULL;
-        path += n + (path[n] == '.');
-    }
-    return v;
+    char path[2 * PEEK_KEY + 2];
+    if (p->depth == 1 && p->is_map[1] && !p->key_long[1])
+        snprintf(path, sizeof path, "%s", p->key[1]);
+    else if (p->depth == 2 && p->is_map[1] && p->is_map[2] && !p->key_long[1] && !p->key_long[2])
+        snprintf(path, sizeof path, "%s.%s", p->key[1], p->key[2]);
+    else
+        return NULL;
+    for (size_t i = 0; i < p->n; i++)
+        if (strcmp(p->f[i].path, path) == 0) return &p->f[i];
+    return NULL;
 }
 
-/* An id as text: integers exactly (jansson keeps int64), strings as they are. */
-static int id_text(json_t *v, char *out, size_t len)
+/* A value that is no usable id (null, boolean, real, object, array, or too long). The last
+ * occurrence of a repeated key wins, as with jansson. */
+static int peek_other(void *ctx)
 {
-    if (json_is_integer(v)) {
-        snprintf(out, len, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        return 0;
+    struct peek *p = ctx;
+    if (p->depth == 0) {
+        p->not_object = 1;
+        return 0;                /* cancels the parse: the body is not an object */
     }
-    if (json_is_string(v) && json_string_length(v) > 0 && json_string_length(v) < len) {
-        snprintf(out, len, "%s", json_string_value(v));
-        return 0;
-    }
-    return -1;
+    struct peek_field *f = peek_slot(p);
+    if (f) f->type = PV_OTHER;
+    return 1;
 }
 
-static int field_text(json_t *body, const char *topic, const char *field, char *out,
-                      size_t len, char *err, size_t errlen)
+static int peek_text(struct peek *p, enum peek_type t, const char *s, size_t len)
 {
-    if (id_text(get_path(body, field), out, len) == 0) return 0;
+    if (p->depth == 0) return peek_other(p);
+    struct peek_field *f = peek_slot(p);
+    if (!f) return 1;
+    if (len >= sizeof f->text || memchr(s, '\0', len)) {
+        f->type = PV_OTHER;
+        return 1;
+    }
+    memcpy(f->text, s, len);
+    f->text[len] = '\0';
+    f->type = t;
+    return 1;
+}
+
+static int peek_null(void *ctx) { return peek_other(ctx); }
+static int peek_bool(void *ctx, int v) { (void)v; return peek_other(ctx); }
+
+static int peek_number(void *ctx, const char *s, size_t len)
+{
+    /* An integer has no fraction or exponent; "1.5" is no id. */
+    for (size_t i = 0; i < len; i++)
+        if (s[i] == '.' || s[i] == 'e' || s[i] == 'E') return peek_other(ctx);
+    return peek_text(ctx, PV_INT, s, len);
+}
+
+static int peek_string(void *ctx, const unsigned char *s, size_t len)
+{
+    return peek_text(ctx, PV_STRING, (const char *)s, len);
+}
+
+static int peek_open(void *ctx, int map)
+{
+    struct peek *p = ctx;
+    if (p->depth == 0 && !map) return peek_other(ctx);
+    if (p->depth > 0) peek_other(ctx);   /* a container is never an id */
+    p->depth++;
+    if (p->depth < 3) {
+        p->is_map[p->depth] = map;
+        p->key[p->depth][0] = '\0';
+        p->key_long[p->depth] = 0;
+    }
+    return 1;
+}
+
+static int peek_start_map(void *ctx) { return peek_open(ctx, 1); }
+static int peek_start_array(void *ctx) { return peek_open(ctx, 0); }
+
+static int peek_close(void *ctx)
+{
+    struct peek *p = ctx;
+    p->depth--;
+    return 1;
+}
+
+static int peek_key(void *ctx, const unsigned char *s, size_t len)
+{
+    struct peek *p = ctx;
+    if (p->depth < 3) {
+        p->key_long[p->depth] = len >= PEEK_KEY || memchr(s, '\0', len) != NULL;
+        if (!p->key_long[p->depth]) {
+            memcpy(p->key[p->depth], s, len);
+            p->key[p->depth][len] = '\0';
+        }
+    }
+    return 1;
+}
+
+static const yajl_callbacks peek_callbacks = {
+    .yajl_null = peek_null,
+    .yajl_boolean = peek_bool,
+    .yajl_number = peek_number,
+    .yajl_string = peek_string,
+    .yajl_start_map = peek_start_map,
+    .yajl_map_key = peek_key,
+    .yajl_end_map = peek_close,
+    .yajl_start_array = peek_start_array,
+    .yajl_end_array = peek_close,
+};
+
+/* Fills f[0..n) from body. Returns 0, or -1 with the reason (invalid JSON, not an object). */
+static int peek_fields(const char *body, size_t len, struct peek_field *f, size_t n,
+                       char *err, size_t errlen)
+{
+    struct peek p = { .f = f, .n = n };
+    for (size_t i = 0; i < n; i++) f[i].type = PV_NONE;
+    yajl_handle h = yajl_alloc(&peek_callbacks, NULL, &p);
+    if (!h) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    yajl_status st = yajl_parse(h, (const unsigned char *)body, len);
+    if (st == yajl_status_ok) st = yajl_complete_parse(h);
+    int rc = 0;
+    if (p.not_object) {
+        snprintf(err, errlen, "body is not a JSON object");
+        rc = -1;
+    } else if (st != yajl_status_ok) {
+        unsigned char *msg = yajl_get_error(h, 0, (const unsigned char *)body, len);
+        /* yajl's message starts "parse error: " or "lexical error: "; one line is enough. */
+        const char *m = msg ? (const char *)msg : "parse error";
+        snprintf(err, errlen, "body is not valid JSON: %.*s", (int)strcspn(m, "\n"), m);
+        if (msg) yajl_free_error(h, msg);
+        rc = -1;
+    }
+    yajl_free(h);
+    return rc;
+}
+
+static struct peek_field *field_at(struct peek_field *f, size_t n, const char *path)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(f[i].path, path) == 0) return &f[i];
+    return NULL;
+}
+
+/* An id as text: an integer's digits exactly, a non-empty string as it is. */
+static int id_text(const struct peek_field *v, char *out, size_t len)
+{
+    if (!v || (v->type != PV_INT && v->type != PV_STRING) || !v->text[0] ||
+        strlen(v->text) >= len)
+        return -1;
+    snprintf(out, len, "%s", v->text);
+    return 0;
+}
+
+static int field_text(struct peek_field *f, size_t n, const char *topic, const char *field,
+                      char *out, size_t len, char *err, size_t errlen)
+{
+    if (id_text(field_at(f, n, field), out, len) == 0) return 0;
     snprintf(err, errlen, "%s payload has no usable %s (an integer or string id)", topic, field);
     return -1;
 }
 
 /* Events without a table row (rule-emitted topics, Shopify topics not listed): the body's
  * "entity", else <resource>:<id>, else the event alone (no ordering constraint). */
-static char *fallback_entity(json_t *body, const char *topic, int64_t event_id)
+static char *fallback_entity(struct peek_field *f, size_t n, const char *topic, int64_t event_id)
 {
     char id[128], buf[320];
-    json_t *ent = json_object_get(body, "entity");
-    if (json_is_string(ent) && json_string_length(ent) > 0) return strdup(json_string_value(ent));
-    if (id_text(json_object_get(body, "id"), id, sizeof id) == 0) {
+    struct peek_field *ent = field_at(f, n, "entity");
+    if (ent && ent->type == PV_STRING && ent->text[0]) return strdup(ent->text);
+    if (id_text(field_at(f, n, "id"), id, sizeof id) == 0) {
         /* By resource ("products"), not topic: creates and updates of one record stay in
          * order. */
         snprintf(buf, sizeof buf, "%.*s:%s", (int)strcspn(topic, "/"), topic, id);
@@ -107,20 +263,20 @@ static char *fallback_entity(json_t *body, const char *topic, int64_t event_id)
  * both find no outlet and both create one (seen in a flash sale). The customer id, else the
  * e-mail of a guest checkout; an order with neither keeps its order key. A buyer's orders/create
  * and orders/updated share the key, so per-order ordering is kept too. */
-static void buyer_key(json_t *root, char *key, size_t len)
+static void buyer_key(struct peek_field *f, size_t n, char *key, size_t len)
 {
     char id[128];
-    json_t *cust = json_object_get(root, "customer");
-    if (json_is_object(cust) && id_text(json_object_get(cust, "id"), id, sizeof id) == 0) {
+    if (id_text(field_at(f, n, "customer.id"), id, sizeof id) == 0) {
         snprintf(key, len, "shopify:buyer:%s", id);
         return;
     }
-    const char *email = json_string_value(json_object_get(root, "email"));
+    struct peek_field *em = field_at(f, n, "email");
+    const char *email = em && em->type == PV_STRING ? em->text : NULL;
     if (email && *email && strlen(email) < 200) {
-        int n = snprintf(key, len, "shopify:buyer:");
-        for (const char *p = email; *p && (size_t)n + 1 < len; p++)
-            key[n++] = (char)((*p >= 'A' && *p <= 'Z') ? *p + 32 : *p);
-        key[n] = '\0';
+        int k = snprintf(key, len, "shopify:buyer:");
+        for (const char *p = email; *p && (size_t)k + 1 < len; p++)
+            key[k++] = (char)((*p >= 'A' && *p <= 'Z') ? *p + 32 : *p);
+        key[k] = '\0';
     }
 }
 
@@ -136,9 +292,9 @@ int engine_topics_classify(int64_t event_id, const char *topic, const char *body
                            size_t body_len, struct engine_topic_class *out, char *err,
                            size_t errlen)
 {
-    json_error_t jerr;
-    json_t *root = NULL;
-    char id[128], id2[128], key[400];
+    struct peek_field f[PEEK_MAX];
+    size_t n = 0;
+    char id[128], id2[128], key[400], why[256];
     int rc = -1;
     memset(out, 0, sizeof *out);
     if (errlen) err[0] = '\0';
@@ -148,43 +304,95 @@ int engine_topics_classify(int64_t event_id, const char *topic, const char *body
         /* Schedule events are keyed by their name: two runs of one schedule never overlap. */
         snprintf(key, sizeof key, "schedule:%s", topic + strlen("schedule/"));
         out->entity = strdup(key);
-        rc = out->entity ? 0 : -1;
-        goto cleanup;
+        return out->entity ? 0 : -1;
     }
-    root = json_loadb(body ? body : "", body_len, JSON_DECODE_ANY, &jerr);
-    if (!root) {
-        snprintf(err, errlen, "event %" PRId64 " (%s): body is not valid JSON: %s (line %d, "
-                 "column %d)", event_id, topic, jerr.text, jerr.line, jerr.column);
-        goto cleanup;
+    int orders = topic && strncmp(topic, "orders/", 7) == 0;
+    if (!r || !r->kind) {
+        f[n++].path = "entity";
+        f[n++].path = "id";
+    } else {
+        f[n++].path = r->field;
+        if (r->field2) f[n++].path = r->field2;
+        if (orders) {
+            f[n++].path = "customer.id";
+            f[n++].path = "email";
+            f[n++].path = "updated_at";
+        }
     }
-    if (!json_is_object(root)) {
-        snprintf(err, errlen, "event %" PRId64 " (%s): body is not a JSON object", event_id,
-                 topic);
-        goto cleanup;
+    if (peek_fields(body ? body : "", body ? body_len : 0, f, n, why, sizeof why)) {
+        snprintf(err, errlen, "event %" PRId64 " (%s): %s", event_id, topic, why);
+        return -1;
     }
     if (!r || !r->kind) {
-        out->entity = fallback_entity(root, topic, event_id);
+        out->entity = fallback_entity(f, n, topic, event_id);
     } else {
-        if (field_text(root, topic, r->field, id, sizeof id, err, errlen)) goto cleanup;
+        if (field_text(f, n, topic, r->field, id, sizeof id, err, errlen)) return -1;
         if (r->field2) {
-            if (field_text(root, topic, r->field2, id2, sizeof id2, err, errlen)) goto cleanup;
+            if (field_text(f, n, topic, r->field2, id2, sizeof id2, err, errlen)) return -1;
             snprintf(key, sizeof key, "%s:%s:%s", r->kind, id, id2);
         } else {
             snprintf(key, sizeof key, "%s:%s", r->kind, id);
         }
-        if (strncmp(topic, "orders/", 7) == 0) buyer_key(root, key, sizeof key);
+        if (orders) buyer_key(f, n, key, sizeof key);
         out->entity = strdup(key);
-        if (strncmp(topic, "orders/", 7) == 0 && strcmp(r->field, "id") == 0) {
-            json_t *u = json_object_get(root, "updated_at");
-            if (json_is_string(u)) {
-                out->order_id = strdup(id);
-                out->order_updated_at = strdup(json_string_value(u));
-            }
+        struct peek_field *u = field_at(f, n, "updated_at");
+        if (orders && strcmp(r->field, "id") == 0 && u && u->type == PV_STRING) {
+            out->order_id = strdup(id);
+            out->order_updated_at = strdup(u->text);
         }
     }
     rc = out->entity ? 0 : -1;
-cleanup:
-    if (rc && !out->entity && err[0] == '\0') snprintf(err, errlen, "out of memory");
-    json_decref(root);
+    if (rc) snprintf(err, errlen, "out of memory");
     return rc;
+}
+
+int engine_job_for_event(struct store *st, const struct store_event *ev, int *dead)
+{
+    struct engine_topic_class c;
+    char err[512];
+    struct store_job job;
+    memset(&job, 0, sizeof job);
+    job.event_id = ev->id;
+    job.topic = (char *)ev->topic;
+    *dead = 0;
+    if (engine_topics_classify(ev->id, ev->topic, ev->body, ev->body_len, &c, err,
+                               sizeof err) == 0) {
+        job.state = STORE_JOB_QUEUED;
+        job.entity_key = c.entity;
+        job.priority = c.priority;
+        /* Best effort: a failed note only costs the catch-up poller a needless re-read. */
+        if (c.order_id && poller_shopify_seen(st, c.order_id, c.order_updated_at))
+            log_warn("cannot note order for the catch-up poller", "error", store_errmsg(st));
+    } else {
+        /* A body we cannot read now never becomes readable: dead at once, with why. */
+        char eid[24];
+        snprintf(eid, sizeof eid, "event:%" PRId64, ev->id);
+        job.state = STORE_JOB_DEAD;
+        job.priority = c.priority;
+        job.entity_key = eid;
+        job.last_error = err;
+        log_warn("event cannot be processed: dead-lettered", "event_id", eid + 6, "topic",
+                 ev->topic, "error", err);
+        *dead = 1;
+        int rc = store_job_insert(st, &job);
+        engine_topics_free(&c);
+        return rc;
+    }
+    int rc = store_job_insert(st, &job);
+    engine_topics_free(&c);
+    return rc;
+}
+
+int engine_event_store(struct store *st, struct store_event *ev, int *inserted, int *dead)
+{
+    int d = 0;
+    if (dead) *dead = 0;
+    if (store_begin(st)) return -1;
+    if (store_event_insert(st, ev, inserted) || (*inserted && engine_job_for_event(st, ev, &d))) {
+        store_rollback(st);
+        return -1;
+    }
+    if (store_commit(st)) return -1;
+    if (dead) *dead = d;
+    return 0;
 }

@@ -12,6 +12,7 @@
 
 #include "checkpointer.h"
 #include "config.h"
+#include "engine.h"
 #include "hmac.h"
 #include "log.h"
 #include "metrics.h"
@@ -193,12 +194,14 @@ int ingest_commit_batch(struct store *st, struct store_event **evs, int *results
     for (i = 0; i < n; i++) results[i] = INGEST_FAILED;
     if (store_begin(st)) goto fail;
     for (i = 0; i < n; i++) {
-        int inserted = 0;
-        if (store_event_insert(st, evs[i], &inserted)) {
+        int inserted = 0, dead = 0;
+        /* The event's job in the same commit: the loop thread never re-reads or parses what
+         * it acknowledged, and never contends with this thread for the write lock to job it. */
+        if (engine_event_store(st, evs[i], &inserted, &dead)) {
             store_rollback(st);
             goto fail;
         }
-        results[i] = inserted ? INGEST_STORED : INGEST_DUPLICATE;
+        results[i] = !inserted ? INGEST_DUPLICATE : dead ? INGEST_STORED_DEAD : INGEST_STORED;
     }
     if (store_commit(st)) goto fail;
     return 0;
@@ -267,7 +270,7 @@ static void reply_item(struct ingest *in, struct ingest_item *it, int result)
     char body[96];
     if (in->draining)
         evhttp_add_header(evhttp_request_get_output_headers(it->req), "Connection", "close");
-    if (result == INGEST_STORED) {
+    if (result == INGEST_STORED || result == INGEST_STORED_DEAD) {
         snprintf(body, sizeof body, "{\"ok\":true,\"id\":%lld}\n", (long long)it->ev.id);
         httpd_reply(it->req, 200, "application/json", body);
     } else if (result == INGEST_DUPLICATE) {
@@ -286,7 +289,7 @@ static void notify_stored(struct ingest *in, struct ingest_item **items, const i
     size_t run = 0;
     if (!in->on_events_stored) return;
     for (size_t i = 0; i <= n; i++) {
-        int stored = i < n && results[i] == INGEST_STORED;
+        int stored = i < n && (results[i] == INGEST_STORED || results[i] == INGEST_STORED_DEAD);
         if (stored && run && items[i]->ev.id == next) {
             run++;
             next++;
@@ -370,7 +373,7 @@ static void dispatch(struct ingest *in)
 static void complete(struct ingest *in, struct ingest_item *items, size_t n, int rc,
                      double seconds, const char *err)
 {
-    size_t stored = 0, dups = 0, i = 0;
+    size_t stored = 0, dups = 0, dead = 0, i = 0;
     struct ingest_item **arr = malloc(n * sizeof *arr);
     int *results = malloc(n * sizeof *results);
     /* The commit ran on another thread; the loop's cached time is still current enough, but
@@ -380,7 +383,8 @@ static void complete(struct ingest *in, struct ingest_item *items, size_t n, int
     metrics_observe(in->m_batch, (double)n);
     for (struct ingest_item *it = items; it; it = it->next, i++) {
         reply_item(in, it, it->result);
-        stored += it->result == INGEST_STORED;
+        stored += it->result == INGEST_STORED || it->result == INGEST_STORED_DEAD;
+        dead += it->result == INGEST_STORED_DEAD;
         dups += it->result == INGEST_DUPLICATE;
         if (arr && results) {
             arr[i] = it;
@@ -401,6 +405,7 @@ static void complete(struct ingest *in, struct ingest_item *items, size_t n, int
         in->commits++;
         in->last_commit_ms = store_now_ms();
         if (stored && arr && results) notify_stored(in, arr, results, n);
+        if (dead && in->on_dead) in->on_dead(in->on_events_stored_ud, dead);
     }
     for (struct ingest_item *it = items, *nx; it; it = nx) {
         nx = it->next;

@@ -1,6 +1,7 @@
 /* rules_runner: see rules_runner.h. */
 #include "rules_runner.h"
 
+#include "engine.h"
 #include "log.h"
 #include "rules.h"
 #include "store.h"
@@ -66,7 +67,7 @@ static void on_emit(void *ud, const char *topic, const char *payload)
     struct store_event ev = { .source = "rule", .topic = topic, .dedupe_key = key,
                               .body = payload, .body_len = strlen(payload) };
     int inserted;
-    if (store_event_insert(x->rr->store, &ev, &inserted))
+    if (engine_event_store(x->rr->store, &ev, &inserted, NULL))
         log_error("ez.emit: cannot store event", "topic", topic, "error",
                   store_errmsg(x->rr->store));
     else if (inserted && x->rr->on_emit) x->rr->on_emit(x->rr->emit_ud);

@@ -88,6 +88,12 @@ static void on_events_stored(void *ud, int64_t first_id, size_t n)
     if (svc->engine) engine_notify_events(svc->engine);
 }
 
+static void on_dead_on_arrival(void *ud, size_t n)
+{
+    struct service *svc = ud;
+    if (svc->engine) engine_count_dead(svc->engine, n);
+}
+
 static void notify_engine(void *ud)
 {
     struct service *svc = ud;
@@ -182,6 +188,7 @@ static int start_listeners(struct service *svc)
     admin_status_add(svc->admin, ingest_status, svc->ingest);
     svc->ingest->on_events_stored = on_events_stored;
     svc->ingest->on_events_stored_ud = svc;
+    svc->ingest->on_dead = on_dead_on_arrival;
     svc->api->engine = svc->engine;
     svc->api->rules = svc->rules;
     svc->api->remotes = svc->remotes;

@@ -600,12 +600,30 @@ static void test_classify(void **state)
     classify_ok("schedule/reconcile", "not even json", 4, "schedule:reconcile");
     classify_ok("collections/update", "{\"id\":12}", 3, "collections:12");
     classify_ok("app/whatever", "{}", 3, "event:7");
+    /* The SAX reader: only the paths asked for, at their depth; the last repeated key wins;
+     * ids exact at any size; escapes decoded. */
+    classify_ok("orders/create", "{\"line_items\":[{\"id\":5,\"customer\":{\"id\":1}}],"
+                "\"customer\":{\"x\":{\"id\":4},\"id\":3},\"id\":7}", 0, "shopify:buyer:3");
+    classify_ok("products/update", "{\"id\":1,\"id\":2}", 3, "shopify:product:2");
+    classify_ok("products/update", "{\"id\":123456789012345678901234}", 3,
+                "shopify:product:123456789012345678901234");
+    classify_ok("orders/create", "{\"id\":1,\"email\":\"G\\u00fcst@Example.COM\"}", 0,
+                "shopify:buyer:g\xc3\xbcst@example.com");
+    classify_ok("orders/create", "{\"id\":1,\"customer\":{\"id\":true},\"email\":\"a@b\"}", 0,
+                "shopify:buyer:a@b");
     struct engine_topic_class c;
     char err[256];
     assert_int_equal(engine_topics_classify(7, "orders/create", "[1]", 3, &c, err, sizeof err), -1);
     assert_non_null(strstr(err, "not a JSON object"));
     assert_int_equal(engine_topics_classify(7, "orders/create", "{\"id\":1.5}", 10, &c, err,
                                             sizeof err), -1);
+    assert_non_null(strstr(err, "no usable id"));
+    assert_int_equal(engine_topics_classify(7, "orders/create", "{\"id\":1", 7, &c, err,
+                                            sizeof err), -1);
+    assert_non_null(strstr(err, "not valid JSON"));
+    assert_int_equal(engine_topics_classify(7, "orders/create", "{\"id\":1} x", 10, &c, err,
+                                            sizeof err), -1);
+    assert_non_null(strstr(err, "not valid JSON"));
     const char *upd = "{\"id\":1,\"updated_at\":\"2025-01-01T00:00:00-05:00\"}";
     assert_int_equal(engine_topics_classify(7, "orders/updated", upd, strlen(upd), &c, err,
                                             sizeof err), 0);

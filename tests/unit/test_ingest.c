@@ -169,8 +169,8 @@ static struct store *open_store(const char *name)
 static struct store_event event(const char *key)
 {
     return (struct store_event){ .source = "shopify", .topic = "orders/create",
-                                 .dedupe_key = key, .headers = "{}", .body = "{}",
-                                 .body_len = 2 };
+                                 .dedupe_key = key, .headers = "{}",
+                                 .body = "{\"id\":820982911946154508}", .body_len = 25 };
 }
 
 static void test_commit_batch(void **state)
@@ -192,6 +192,23 @@ static void test_commit_batch(void **state)
     assert_int_equal(res[0], INGEST_STORED);
     assert_int_equal(res[1], INGEST_DUPLICATE);     /* duplicate across batches */
     assert_int_equal(store_event_count(st), 3);
+    /* Each stored delivery has its job from the same commit; a body no job can use is stored
+     * (it was acknowledged) with its job dead at once. */
+    struct store_job j;
+    assert_int_equal(store_job_by_event(st, a.id, &j), 0);
+    assert_int_equal(j.state, STORE_JOB_QUEUED);
+    assert_string_equal(j.entity_key, "shopify:order:820982911946154508");
+    store_job_free(&j);
+    struct store_event d = event("d");
+    d.body = "{\"name\":\"#1001\"}";
+    d.body_len = strlen(d.body);
+    struct store_event *evs3[] = { &d };
+    assert_int_equal(ingest_commit_batch(st, evs3, res, 1, err, sizeof err), 0);
+    assert_int_equal(res[0], INGEST_STORED_DEAD);
+    assert_int_equal(store_job_by_event(st, d.id, &j), 0);
+    assert_int_equal(j.state, STORE_JOB_DEAD);
+    assert_non_null(strstr(j.last_error, "no usable id"));
+    store_job_free(&j);
     store_close(st);
 }
 
