@@ -79,18 +79,31 @@ struct peek {
     int not_object;
 };
 
+/* Whether path is "<a>" (b NULL) or "<a>.<b>", compared in place: this runs for every value
+ * near the top of every delivery. */
+static int path_is(const char *path, const char *a, const char *b)
+{
+    size_t n = strlen(a);
+    if (strncmp(path, a, n) != 0) return 0;
+    if (!b) return path[n] == '\0';
+    return path[n] == '.' && strcmp(path + n + 1, b) == 0;
+}
+
 /* The field whose path names the value about to be read at the current depth, or NULL. */
 static struct peek_field *peek_slot(struct peek *p)
 {
-    char path[2 * PEEK_KEY + 2];
-    if (p->depth == 1 && p->is_map[1] && !p->key_long[1])
-        snprintf(path, sizeof path, "%s", p->key[1]);
-    else if (p->depth == 2 && p->is_map[1] && p->is_map[2] && !p->key_long[1] && !p->key_long[2])
-        snprintf(path, sizeof path, "%s.%s", p->key[1], p->key[2]);
-    else
+    const char *a, *b = NULL;
+    if (p->depth == 1 && p->is_map[1] && !p->key_long[1]) {
+        a = p->key[1];
+    } else if (p->depth == 2 && p->is_map[1] && p->is_map[2] && !p->key_long[1] &&
+               !p->key_long[2]) {
+        a = p->key[1];
+        b = p->key[2];
+    } else {
         return NULL;
+    }
     for (size_t i = 0; i < p->n; i++)
-        if (strcmp(p->f[i].path, path) == 0) return &p->f[i];
+        if (path_is(p->f[i].path, a, b)) return &p->f[i];
     return NULL;
 }
 

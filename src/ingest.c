@@ -146,12 +146,24 @@ static int utf8_valid(const unsigned char *s)
 static void jstr(struct strbuf *b, const char *s, int lower)
 {
     if (!utf8_valid((const unsigned char *)s)) s = "(not utf-8)";
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
+    while (*s) {
+        /* Runs of bytes that need no escape are copied at once (this runs for every header
+         * of every delivery); names are lower-cased in place once copied. */
+        size_t run = 0;
+        while (s[run] && s[run] != '"' && s[run] != '\\' && (unsigned char)s[run] >= 0x20) run++;
+        if (run) {
+            size_t at = b->len;
+            strbuf_put(b, s, run);
+            if (lower && !b->oom)
+                for (size_t i = at; i < at + run; i++)
+                    if (b->p[i] >= 'A' && b->p[i] <= 'Z') b->p[i] = (char)(b->p[i] + 32);
+            s += run;
+            continue;
+        }
+        unsigned char c = (unsigned char)*s++;
         char esc[8];
         if (c == '"' || c == '\\') { esc[0] = '\\'; esc[1] = (char)c; strbuf_put(b, esc, 2); }
-        else if (c < 0x20) { snprintf(esc, sizeof esc, "\\u%04x", c); strbuf_put(b, esc, 6); }
-        else { char o = lower && c >= 'A' && c <= 'Z' ? (char)(c + 32) : (char)c; strbuf_put(b, &o, 1); }
+        else { snprintf(esc, sizeof esc, "\\u%04x", c); strbuf_put(b, esc, 6); }
     }
 }
 
@@ -433,6 +445,9 @@ static int collect(struct ingest *in, int wait)
     pthread_mutex_unlock(&w->mu);
     if (!items) return 0;
     w->busy = 0;
+    /* The next batch goes to the writer before this one is answered: replying to a batch
+     * takes the loop a while (a write per connection), and the writer would idle meanwhile. */
+    dispatch(in);
     complete(in, items, n, rc, seconds, err);
     return 1;
 }
@@ -443,7 +458,7 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
     uint64_t count;
     (void)what;
     if (read(fd, &count, sizeof count) < 0) { /* spurious wake-up: collect finds nothing */ }
-    if (collect(in, 0)) dispatch(in);
+    collect(in, 0);
 }
 
 void ingest_flush(struct ingest *in)

@@ -297,6 +297,8 @@ static int unblock_next(struct store *st, int64_t finished_id)
     sqlite3_stmt *s = store_stmt(st,
         "UPDATE jobs SET blocked = 0 WHERE id = (SELECT n.id FROM jobs n, jobs f"
         "  WHERE f.id = ?1 AND n.entity_key = f.entity_key AND n.state = 'queued'"
+        /* restates the partial index's condition, so the planner may use it */
+        "  AND n.state IN ('queued','running','retry_wait')"
         "  AND n.blocked = 1 ORDER BY n.id LIMIT 1)"
         " AND NOT EXISTS (SELECT 1 FROM jobs p WHERE p.entity_key = jobs.entity_key"
         "  AND p.id < jobs.id AND p.state IN ('queued','running','retry_wait'))");
