@@ -19,17 +19,21 @@ struct checkpointer {
     long runs;                   /* under mu */
     int log_pages;
     atomic_int behind;
+    int interval_ms;             /* thread only: the next wait */
 };
 
-static void run_once(struct checkpointer *c)
+/* Returns whether the log had anything new since the previous run. */
+static int run_once(struct checkpointer *c)
 {
     int log_pages = 0, copied = 0;
     if (store_checkpoint(c->st, 0, &log_pages, &copied)) log_pages = 0;
     atomic_store(&c->behind, log_pages > CHECKPOINTER_BEHIND_PAGES);
     pthread_mutex_lock(&c->mu);
+    int changed = log_pages != c->log_pages || copied < log_pages;
     c->runs++;
     c->log_pages = log_pages;
     pthread_mutex_unlock(&c->mu);
+    return changed;
 }
 
 static void *main_loop(void *arg)
@@ -39,15 +43,18 @@ static void *main_loop(void *arg)
     while (!c->quit) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += CHECKPOINTER_INTERVAL_MS * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_nsec += c->interval_ms * 1000000L;
+        while (ts.tv_nsec >= 1000000000L) {
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000L;
         }
         pthread_cond_timedwait(&c->cv, &c->mu, &ts);
         if (c->quit) break;
         pthread_mutex_unlock(&c->mu);
-        run_once(c);
+        /* An idle store is looked at less and less often (no wake-up 200 times a second for
+         * nothing); the first commit seen brings the short interval back. */
+        if (run_once(c)) c->interval_ms = CHECKPOINTER_INTERVAL_MS;
+        else if (c->interval_ms < CHECKPOINTER_IDLE_MS) c->interval_ms *= 2;
         pthread_mutex_lock(&c->mu);
     }
     pthread_mutex_unlock(&c->mu);
@@ -67,6 +74,7 @@ struct checkpointer *checkpointer_start(const char *path, char *err, size_t errl
         free(c);
         return NULL;
     }
+    c->interval_ms = CHECKPOINTER_INTERVAL_MS;
     pthread_mutex_init(&c->mu, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

@@ -6,6 +6,7 @@
 #include "store.h"
 
 #include <sqlite3.h>
+#include <time.h>
 
 #define STORE_MAX_STMTS 96
 
@@ -16,6 +17,8 @@ struct store {
     char err[512];
     struct { const char *sql; sqlite3_stmt *stmt; } stmts[STORE_MAX_STMTS];
     int nstmts;
+    int busy_ms;                 /* how long a write waits for another connection's lock */
+    struct timespec busy_since;  /* when the current wait began */
 };
 
 /* Prepared once per distinct SQL literal (cached by its address), reset before return. */

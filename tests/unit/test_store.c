@@ -7,11 +7,13 @@
 #include "checkpointer.h"
 #include "store.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static char dir[256];
@@ -184,6 +186,43 @@ static void test_unwritable_is_a_clear_error(void **state)
     assert_non_null(strstr(err, "cannot open"));
 }
 
+struct holder { sqlite3 *db; int hold_ms; };
+
+static void *hold_then_commit(void *arg)
+{
+    struct holder *h = arg;
+    struct timespec d = { 0, h->hold_ms * 1000000L };
+    nanosleep(&d, NULL);
+    sqlite3_exec(h->db, "COMMIT", NULL, NULL, NULL);
+    return NULL;
+}
+
+/* A writer that meets another connection's transaction gets the lock once it is released:
+ * the wait ends with the other's commit, long before the timeout. */
+static void test_busy_wait_ends_at_release(void **state)
+{
+    (void)state;
+    struct store *st = open_db("w.db");
+    char path[300];
+    snprintf(path, sizeof path, "%s/w.db", dir);
+    struct holder h = { NULL, 40 };
+    assert_int_equal(sqlite3_open(path, &h.db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h.db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, hold_then_commit, &h), 0);
+    store_set_busy_timeout(st, 20000);
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    assert_int_equal(store_begin(st), 0);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    assert_int_equal(store_commit(st), 0);
+    pthread_join(t, NULL);
+    sqlite3_close(h.db);
+    double waited_ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+    assert_true(waited_ms < 10000);   /* ended by the release, not by the 20 s timeout */
+    store_close(st);
+}
+
 static void test_locked_is_a_clear_error(void **state)
 {
     (void)state;
@@ -266,6 +305,38 @@ static void test_checkpointer_bounds_the_log(void **state)
     store_close(st);
 }
 
+/* An idle store is not looked at every CHECKPOINTER_INTERVAL_MS: the checkpointer backs off
+ * while the log does not change, and comes back to the short interval when it does. */
+static void test_checkpointer_idles(void **state)
+{
+    (void)state;
+    char path[300], err[512];
+    struct store *st = open_db("i.db");
+    snprintf(path, sizeof path, "%s/i.db", dir);
+    struct checkpointer *ck = checkpointer_start(path, err, sizeof err);
+    if (!ck) fail_msg("checkpointer: %s", err);
+    struct timespec d = { 1, 200000000L };
+    nanosleep(&d, NULL);
+    long idle = 0, busy = 0;
+    checkpointer_stats(ck, &idle, NULL);
+    /* 1.2 s at the short interval would be ~240 runs; backing off to 320 ms gives ~8. */
+    assert_true(idle >= 2 && idle <= 20);
+    struct timespec tick = { 0, 2000000L };
+    for (int i = 0; i < 300; i++) {               /* ~0.6 s of steady commits */
+        char key[32];
+        struct store_event ev = { .source = "shopify", .topic = "t", .dedupe_key = key,
+                                  .headers = "{}", .body = "{}", .body_len = 2 };
+        int inserted = 0;
+        snprintf(key, sizeof key, "i-%d", i);
+        assert_int_equal(store_event_insert(st, &ev, &inserted), 0);
+        nanosleep(&tick, NULL);
+    }
+    checkpointer_stats(ck, &busy, NULL);
+    checkpointer_stop(ck);
+    assert_true(busy - idle > 20);                /* back to the short interval */
+    store_close(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -277,6 +348,8 @@ int main(void)
         cmocka_unit_test(test_corrupt_file_is_a_clear_error),
         cmocka_unit_test(test_unwritable_is_a_clear_error),
         cmocka_unit_test(test_locked_is_a_clear_error),
+        cmocka_unit_test(test_busy_wait_ends_at_release),
+        cmocka_unit_test(test_checkpointer_idles),
         cmocka_unit_test(test_newer_schema_refused),
         cmocka_unit_test(test_checkpointer_bounds_the_log),
     };
