@@ -5,10 +5,10 @@
 #include "cli.h"
 #include "dryrun_read.h"
 #include "dryrun_report.h"
+#include "dryrun_state.h"
 #include "log.h"
 #include "rules.h"
 #include "rules_runner.h"
-#include "store.h"
 
 #include <getopt.h>
 #include <pthread.h>
@@ -283,7 +283,7 @@ static void on_emit(void *ud, const char *topic, const char *payload)
 /* What the replay loop keeps between events, so an event allocates no buffers of its own. */
 struct replay {
     struct rules *rules;
-    struct store *mem;
+    struct dryrun_state *state;  /* ez.idmap / ez.kv of the run, in memory */
     struct read_index *ix;
     struct dryrun_fixtures *fx;
     lua_State *scratch;          /* decodes GraphQL bodies for their operation names */
@@ -319,8 +319,8 @@ static void replay_event(struct replay *rp, struct dryrun_event *ev, struct dryr
     snprintf(rp->env, cap, "{\"id\":%lld,\"source\":\"%s\",\"topic\":\"%s\",\"payload\":%s}",
              (long long)out->event_id, source, out->topic, body);
     /* The recorded job id keeps ez.uuid() and everything derived from it as recorded. */
-    struct rules_ctx ctx = { rp->mem, ev->job_id ? ev->job_id : out->event_id, on_emit, &notes,
-                             ev->received_at, on_trace };
+    struct rules_ctx ctx = { NULL, ev->job_id ? ev->job_id : out->event_id, on_emit, &notes,
+                             ev->received_at, on_trace, &dryrun_state_ops, rp->state };
     struct rules_run *run = NULL;
     enum rules_status st = rules_run_start(rp->rules, out->topic, rp->env, &ctx, &run);
     while (run && st == RULES_YIELD) {
@@ -402,7 +402,7 @@ int dryrun_cmd(int argc, char **argv)
     }
     char err[1024];
     struct rules *rules = NULL;
-    struct store *mem = NULL;
+    struct dryrun_state *state = NULL;
     struct dryrun_fixtures *fx = NULL;
     FILE *in = NULL;
     rc = EXIT_USAGE;
@@ -414,8 +414,8 @@ int dryrun_cmd(int argc, char **argv)
         fprintf(stderr, "ezsync dry-run: %s\n", err);
         goto done;
     }
-    if (store_open(&mem, ":memory:", 0, err, sizeof err)) {
-        fprintf(stderr, "ezsync dry-run: %s\n", err);
+    if (!(state = dryrun_state_new())) {
+        fprintf(stderr, "ezsync dry-run: out of memory\n");
         rc = EXIT_RUNTIME;
         goto done;
     }
@@ -430,7 +430,7 @@ int dryrun_cmd(int argc, char **argv)
         goto done;
     }
     struct read_index ix = { in == stdin ? NULL : events, 0, -1, NULL, NULL, 0, 0, 0, 0, 0, NULL };
-    struct replay rp = { rules, mem, &ix, fx, luaL_newstate(), NULL, 0 };
+    struct replay rp = { rules, state, &ix, fx, luaL_newstate(), NULL, 0 };
     long in_size = -1;
     if (in != stdin && fseek(in, 0, SEEK_END) == 0) {
         in_size = ftell(in);
@@ -472,7 +472,7 @@ int dryrun_cmd(int argc, char **argv)
 done:
     if (in && in != stdin) fclose(in);
     dryrun_fixtures_free(fx);
-    store_close(mem);
+    dryrun_state_free(state);
     rules_close(rules);
     config_free(&cfg);
     return rc;
