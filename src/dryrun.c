@@ -254,30 +254,14 @@ static int find_answer(struct dryrun_event *ev, struct read_index *ix, struct dr
     return 0;
 }
 
-struct run_notes {
-    json_t *writes, *emits;
-};
-
 static void on_trace(void *ud, const char *what, const char *json)
 {
-    struct run_notes *n = ud;
-    if (strcmp(what, "log") == 0) return;
-    json_t *v = json_loads(json, JSON_DECODE_ANY, NULL);
-    json_t *o = json_object();
-    json_object_set_new(o, "what", json_string(what));
-    if (v) json_object_update(o, v);
-    json_decref(v);
-    json_array_append_new(n->writes, o);
+    if (strcmp(what, "log") != 0) dryrun_entry_add_write(ud, what, json);
 }
 
 static void on_emit(void *ud, const char *topic, const char *payload)
 {
-    struct run_notes *n = ud;
-    json_t *o = json_object();
-    json_object_set_new(o, "topic", json_string(topic));
-    json_t *p = json_loads(payload, JSON_DECODE_ANY, NULL);
-    json_object_set_new(o, "payload", p ? p : json_string(payload));
-    json_array_append_new(n->emits, o);
+    dryrun_entry_add_emit(ud, topic, payload);
 }
 
 /* What the replay loop keeps between events, so an event allocates no buffers of its own. */
@@ -299,9 +283,6 @@ static void replay_event(struct replay *rp, struct dryrun_event *ev, struct dryr
     out->event_id = ev->id;
     out->recorded = ev->calls;
     out->nrecorded = ev->ncalls;
-    struct run_notes notes = { json_array(), json_array() };
-    out->writes = notes.writes;
-    out->emits = notes.emits;
     if (!rules_handles(rp->rules, out->topic)) {
         out->status = "no rule";
         return;
@@ -319,7 +300,7 @@ static void replay_event(struct replay *rp, struct dryrun_event *ev, struct dryr
     snprintf(rp->env, cap, "{\"id\":%lld,\"source\":\"%s\",\"topic\":\"%s\",\"payload\":%s}",
              (long long)out->event_id, source, out->topic, body);
     /* The recorded job id keeps ez.uuid() and everything derived from it as recorded. */
-    struct rules_ctx ctx = { NULL, ev->job_id ? ev->job_id : out->event_id, on_emit, &notes,
+    struct rules_ctx ctx = { NULL, ev->job_id ? ev->job_id : out->event_id, on_emit, out,
                              ev->received_at, on_trace, &dryrun_state_ops, rp->state };
     struct rules_run *run = NULL;
     enum rules_status st = rules_run_start(rp->rules, out->topic, rp->env, &ctx, &run);
@@ -449,19 +430,25 @@ int dryrun_cmd(int argc, char **argv)
         rc = EXIT_OK;
     }
     struct dryrun_event *ev;
+    struct dryrun_entry entry; /* one, reused: its buffers are kept from event to event */
+    memset(&entry, 0, sizeof entry);
     while (rd && (ev = dryrun_reader_next(rd)) != NULL) {
         if (ev->problem) {
             fprintf(stderr, "ezsync dry-run: %s:%ld: %s\n", events, ev->lineno, ev->problem);
             rc = EXIT_USAGE;
             break;
         }
-        struct dryrun_entry entry;
-        memset(&entry, 0, sizeof entry);
+        dryrun_entry_clear(&entry);
         replay_event(&rp, ev, &entry);
+        if (entry.oom || entry.text.oom) {
+            fprintf(stderr, "ezsync dry-run: out of memory\n");
+            rc = EXIT_RUNTIME;
+            break;
+        }
         dryrun_report_add(rep, &entry);
         if (in_size > 0) dryrun_report_progress(rep, ev->offset, in_size);
-        dryrun_entry_free(&entry);
     }
+    dryrun_entry_free(&entry);
     dryrun_reader_close(rd);
     if (rp.scratch) lua_close(rp.scratch);
     free(rp.env);
