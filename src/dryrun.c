@@ -5,10 +5,10 @@
 #include "cli.h"
 #include "dryrun_read.h"
 #include "dryrun_report.h"
+#include "dryrun_state.h"
 #include "log.h"
 #include "rules.h"
 #include "rules_runner.h"
-#include "store.h"
 
 #include <getopt.h>
 #include <pthread.h>
@@ -254,36 +254,20 @@ static int find_answer(struct dryrun_event *ev, struct read_index *ix, struct dr
     return 0;
 }
 
-struct run_notes {
-    json_t *writes, *emits;
-};
-
 static void on_trace(void *ud, const char *what, const char *json)
 {
-    struct run_notes *n = ud;
-    if (strcmp(what, "log") == 0) return;
-    json_t *v = json_loads(json, JSON_DECODE_ANY, NULL);
-    json_t *o = json_object();
-    json_object_set_new(o, "what", json_string(what));
-    if (v) json_object_update(o, v);
-    json_decref(v);
-    json_array_append_new(n->writes, o);
+    if (strcmp(what, "log") != 0) dryrun_entry_add_write(ud, what, json);
 }
 
 static void on_emit(void *ud, const char *topic, const char *payload)
 {
-    struct run_notes *n = ud;
-    json_t *o = json_object();
-    json_object_set_new(o, "topic", json_string(topic));
-    json_t *p = json_loads(payload, JSON_DECODE_ANY, NULL);
-    json_object_set_new(o, "payload", p ? p : json_string(payload));
-    json_array_append_new(n->emits, o);
+    dryrun_entry_add_emit(ud, topic, payload);
 }
 
 /* What the replay loop keeps between events, so an event allocates no buffers of its own. */
 struct replay {
     struct rules *rules;
-    struct store *mem;
+    struct dryrun_state *state;  /* ez.idmap / ez.kv of the run, in memory */
     struct read_index *ix;
     struct dryrun_fixtures *fx;
     lua_State *scratch;          /* decodes GraphQL bodies for their operation names */
@@ -299,9 +283,6 @@ static void replay_event(struct replay *rp, struct dryrun_event *ev, struct dryr
     out->event_id = ev->id;
     out->recorded = ev->calls;
     out->nrecorded = ev->ncalls;
-    struct run_notes notes = { json_array(), json_array() };
-    out->writes = notes.writes;
-    out->emits = notes.emits;
     if (!rules_handles(rp->rules, out->topic)) {
         out->status = "no rule";
         return;
@@ -319,8 +300,8 @@ static void replay_event(struct replay *rp, struct dryrun_event *ev, struct dryr
     snprintf(rp->env, cap, "{\"id\":%lld,\"source\":\"%s\",\"topic\":\"%s\",\"payload\":%s}",
              (long long)out->event_id, source, out->topic, body);
     /* The recorded job id keeps ez.uuid() and everything derived from it as recorded. */
-    struct rules_ctx ctx = { rp->mem, ev->job_id ? ev->job_id : out->event_id, on_emit, &notes,
-                             ev->received_at, on_trace };
+    struct rules_ctx ctx = { NULL, ev->job_id ? ev->job_id : out->event_id, on_emit, out,
+                             ev->received_at, on_trace, &dryrun_state_ops, rp->state };
     struct rules_run *run = NULL;
     enum rules_status st = rules_run_start(rp->rules, out->topic, rp->env, &ctx, &run);
     while (run && st == RULES_YIELD) {
@@ -402,7 +383,7 @@ int dryrun_cmd(int argc, char **argv)
     }
     char err[1024];
     struct rules *rules = NULL;
-    struct store *mem = NULL;
+    struct dryrun_state *state = NULL;
     struct dryrun_fixtures *fx = NULL;
     FILE *in = NULL;
     rc = EXIT_USAGE;
@@ -414,8 +395,8 @@ int dryrun_cmd(int argc, char **argv)
         fprintf(stderr, "ezsync dry-run: %s\n", err);
         goto done;
     }
-    if (store_open(&mem, ":memory:", 0, err, sizeof err)) {
-        fprintf(stderr, "ezsync dry-run: %s\n", err);
+    if (!(state = dryrun_state_new())) {
+        fprintf(stderr, "ezsync dry-run: out of memory\n");
         rc = EXIT_RUNTIME;
         goto done;
     }
@@ -430,7 +411,7 @@ int dryrun_cmd(int argc, char **argv)
         goto done;
     }
     struct read_index ix = { in == stdin ? NULL : events, 0, -1, NULL, NULL, 0, 0, 0, 0, 0, NULL };
-    struct replay rp = { rules, mem, &ix, fx, luaL_newstate(), NULL, 0 };
+    struct replay rp = { rules, state, &ix, fx, luaL_newstate(), NULL, 0 };
     long in_size = -1;
     if (in != stdin && fseek(in, 0, SEEK_END) == 0) {
         in_size = ftell(in);
@@ -449,19 +430,25 @@ int dryrun_cmd(int argc, char **argv)
         rc = EXIT_OK;
     }
     struct dryrun_event *ev;
+    struct dryrun_entry entry; /* one, reused: its buffers are kept from event to event */
+    memset(&entry, 0, sizeof entry);
     while (rd && (ev = dryrun_reader_next(rd)) != NULL) {
         if (ev->problem) {
             fprintf(stderr, "ezsync dry-run: %s:%ld: %s\n", events, ev->lineno, ev->problem);
             rc = EXIT_USAGE;
             break;
         }
-        struct dryrun_entry entry;
-        memset(&entry, 0, sizeof entry);
+        dryrun_entry_clear(&entry);
         replay_event(&rp, ev, &entry);
+        if (entry.oom || entry.text.oom) {
+            fprintf(stderr, "ezsync dry-run: out of memory\n");
+            rc = EXIT_RUNTIME;
+            break;
+        }
         dryrun_report_add(rep, &entry);
         if (in_size > 0) dryrun_report_progress(rep, ev->offset, in_size);
-        dryrun_entry_free(&entry);
     }
+    dryrun_entry_free(&entry);
     dryrun_reader_close(rd);
     if (rp.scratch) lua_close(rp.scratch);
     free(rp.env);
@@ -472,7 +459,7 @@ int dryrun_cmd(int argc, char **argv)
 done:
     if (in && in != stdin) fclose(in);
     dryrun_fixtures_free(fx);
-    store_close(mem);
+    dryrun_state_free(state);
     rules_close(rules);
     config_free(&cfg);
     return rc;

@@ -31,28 +31,148 @@ int dryrun_is_read(const char *kind, const char *method, const char *body)
     return 0;
 }
 
+/* Appends s with its NUL; the offset, or DRYRUN_NONE for NULL. */
+static size_t put_text(struct dryrun_entry *e, const char *s)
+{
+    if (!s) return DRYRUN_NONE;
+    size_t at = e->text.len;
+    strbuf_put(&e->text, s, strlen(s) + 1);
+    return at;
+}
+
+static const char *text_at(const struct dryrun_entry *e, size_t off)
+{
+    return off == DRYRUN_NONE || e->text.oom ? NULL : e->text.p + off;
+}
+
+static int reserve(void **a, size_t n, size_t *cap, size_t size)
+{
+    if (n < *cap) return 0;
+    size_t c = *cap ? *cap * 2 : 16;
+    void *p = realloc(*a, c * size);
+    if (!p) return -1;
+    *a = p;
+    *cap = c;
+    return 0;
+}
+
 void dryrun_entry_add_call(struct dryrun_entry *e, const char *kind, const char *method,
                            const char *path, const char *body, int step, const char *answer)
 {
-    if (!e->calls) e->calls = json_array();
-    json_t *c = json_object();
-    json_object_set_new(c, "step", json_integer(step));
-    json_object_set_new(c, "kind", json_string(kind));
-    json_object_set_new(c, "method", method ? json_string(method) : json_null());
-    json_object_set_new(c, "path", path ? json_string(path) : json_null());
-    json_object_set_new(c, "body", body ? json_string(body) : json_null());
-    json_object_set_new(c, "answer", json_string(answer));
-    json_array_append_new(e->calls, c);
+    if (reserve((void **)&e->calls, e->ncalls, &e->capcalls, sizeof *e->calls)) {
+        e->oom = 1;
+        return;
+    }
+    struct dryrun_entry_call *c = &e->calls[e->ncalls++];
+    c->step = step;
+    c->kind = put_text(e, kind);
+    c->method = put_text(e, method);
+    c->path = put_text(e, path);
+    c->body = put_text(e, body);
+    c->answer = put_text(e, answer);
+}
+
+static void add_note(struct dryrun_entry *e, struct dryrun_entry_note **a, size_t *n, size_t *cap,
+                     const char *what, const char *json)
+{
+    if (reserve((void **)a, *n, cap, sizeof **a)) {
+        e->oom = 1;
+        return;
+    }
+    (*a)[*n].what = put_text(e, what);
+    (*a)[*n].json = put_text(e, json);
+    (*n)++;
+}
+
+void dryrun_entry_add_write(struct dryrun_entry *e, const char *what, const char *json)
+{
+    add_note(e, &e->writes, &e->nwrites, &e->capwrites, what, json);
+}
+
+void dryrun_entry_add_emit(struct dryrun_entry *e, const char *topic, const char *payload)
+{
+    add_note(e, &e->emits, &e->nemits, &e->capemits, topic, payload);
+}
+
+void dryrun_entry_clear(struct dryrun_entry *e)
+{
+    free(e->error);
+    json_decref(e->result);
+    json_decref(e->calls_json);
+    e->event_id = 0;
+    e->topic[0] = '\0';
+    e->status = NULL;
+    e->error = NULL;
+    e->result = e->calls_json = NULL;
+    e->recorded = NULL;
+    e->nrecorded = 0;
+    e->unanswered = 0;
+    e->text.len = 0;
+    e->text.oom = 0;
+    e->ncalls = e->nwrites = e->nemits = 0;
+    e->oom = 0;
 }
 
 void dryrun_entry_free(struct dryrun_entry *e)
 {
-    free(e->error);
-    json_decref(e->result);
-    json_decref(e->calls);
-    json_decref(e->writes);
-    json_decref(e->emits);
+    dryrun_entry_clear(e);
+    strbuf_free(&e->text);
+    free(e->calls);
+    free(e->writes);
+    free(e->emits);
     memset(e, 0, sizeof *e);
+}
+
+static json_t *str_or_null(const char *s) { return s ? json_string(s) : json_null(); }
+
+/* The calls as JSON objects {step, kind, method, path, body, answer}, made once. */
+static json_t *entry_calls(struct dryrun_entry *e)
+{
+    if (e->calls_json) return e->calls_json;
+    e->calls_json = json_array();
+    for (size_t i = 0; i < e->ncalls; i++) {
+        const struct dryrun_entry_call *k = &e->calls[i];
+        json_t *c = json_object();
+        json_object_set_new(c, "step", json_integer(k->step));
+        json_object_set_new(c, "kind", json_string(text_at(e, k->kind)));
+        json_object_set_new(c, "method", str_or_null(text_at(e, k->method)));
+        json_object_set_new(c, "path", str_or_null(text_at(e, k->path)));
+        json_object_set_new(c, "body", str_or_null(text_at(e, k->body)));
+        json_object_set_new(c, "answer", json_string(text_at(e, k->answer)));
+        json_array_append_new(e->calls_json, c);
+    }
+    return e->calls_json;
+}
+
+/* The state writes: {"what": ..., <the traced object's members>} */
+static json_t *entry_writes(const struct dryrun_entry *e)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < e->nwrites; i++) {
+        const char *json = text_at(e, e->writes[i].json);
+        json_t *v = json ? json_loads(json, JSON_DECODE_ANY, NULL) : NULL;
+        json_t *o = json_object();
+        json_object_set_new(o, "what", json_string(text_at(e, e->writes[i].what)));
+        if (v) json_object_update(o, v);
+        json_decref(v);
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
+/* The emits: {"topic": ..., "payload": <JSON, or the text when it is not>} */
+static json_t *entry_emits(const struct dryrun_entry *e)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < e->nemits; i++) {
+        const char *payload = text_at(e, e->emits[i].json);
+        json_t *o = json_object();
+        json_object_set_new(o, "topic", json_string(text_at(e, e->emits[i].what)));
+        json_t *p = payload ? json_loads(payload, JSON_DECODE_ANY, NULL) : NULL;
+        json_object_set_new(o, "payload", p ? p : json_string(payload));
+        json_array_append_new(a, o);
+    }
+    return a;
 }
 
 static const char *s_of(json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
@@ -90,9 +210,9 @@ static json_t *entry_json(struct dryrun_entry *e)
         size_t n = strcspn(e->error, "\n"); /* the message, without the traceback */
         json_object_set_new(o, "error", json_stringn(e->error, n));
     }
-    json_object_set_new(o, "calls", e->calls ? json_incref(e->calls) : json_array());
-    if (json_array_size(e->writes)) json_object_set(o, "writes", e->writes);
-    if (json_array_size(e->emits)) json_object_set(o, "emits", e->emits);
+    json_object_set(o, "calls", entry_calls(e));
+    if (e->nwrites) json_object_set_new(o, "writes", entry_writes(e));
+    if (e->nemits) json_object_set_new(o, "emits", entry_emits(e));
     return o;
 }
 
@@ -172,8 +292,6 @@ static json_t *writes_of(json_t *calls)
     return w;
 }
 
-static json_t *str_or_null(const char *s) { return s ? json_string(s) : json_null(); }
-
 /* The recorded calls as the call objects the diff compares. */
 static json_t *recorded_json(const struct dryrun_entry *e)
 {
@@ -193,7 +311,7 @@ static json_t *recorded_json(const struct dryrun_entry *e)
 static int print_diff(struct dryrun_entry *e, FILE *out)
 {
     json_t *was_all = recorded_json(e);
-    json_t *now = writes_of(e->calls), *was = writes_of(was_all);
+    json_t *now = writes_of(entry_calls(e)), *was = writes_of(was_all);
     int changes = diff_calls(e, now, was, out);
     json_decref(now);
     json_decref(was);
@@ -256,7 +374,7 @@ static void print_text(struct dryrun_entry *e, FILE *out)
     size_t i;
     json_t *c;
     char label[256];
-    json_array_foreach(e->calls, i, c) {
+    json_array_foreach(entry_calls(e), i, c) {
         call_label(c, label, sizeof label);
         fprintf(out, "  %2lld %s  [%s]\n", (long long)json_integer_value(json_object_get(c, "step")),
                 label, s_of(c, "answer"));
@@ -316,15 +434,15 @@ void dryrun_report_add(struct dryrun_report *r, struct dryrun_entry *e)
     else r->failed++;
     if (e->result && json_object_get(e->result, "skipped")) r->skipped++;
     r->unanswered += e->unanswered;
-    size_t i;
-    json_t *c;
-    json_array_foreach(e->calls, i, c) {
+    for (size_t i = 0; i < e->ncalls; i++) {
+        const char *kind = text_at(e, e->calls[i].kind), *m = text_at(e, e->calls[i].method),
+                   *b = text_at(e, e->calls[i].body);
+        if (!kind) continue; /* lost to out of memory */
         r->calls++;
         for (int k = 0; k < 3; k++)
-            if (strcmp(s_of(c, "kind"), kinds[k]) == 0) r->by_kind[k]++;
-        const char *m = s_of(c, "method"), *b = s_of(c, "body");
-        int write = strcmp(s_of(c, "kind"), "shopify") == 0 ? (b && strstr(b, "mutation") != NULL)
-                                                              : !(m && strcmp(m, "GET") == 0);
+            if (strcmp(kind, kinds[k]) == 0) r->by_kind[k]++;
+        int write = strcmp(kind, "shopify") == 0 ? (b && strstr(b, "mutation") != NULL)
+                                                  : !(m && strcmp(m, "GET") == 0);
         r->writes += write;
     }
     if (r->o.json || r->o.expect) {

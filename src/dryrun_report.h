@@ -5,6 +5,7 @@
 #define EZ_DRYRUN_REPORT_H
 
 #include "dryrun_read.h"
+#include "strbuf.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -15,16 +16,34 @@ struct dryrun_opts {
     int diff, json, quiet;
 };
 
-/* One replayed event. calls/writes/emits/result are owned; recorded is borrowed. */
+/* One replayed event. Its calls, writes and emits are kept as text in one buffer reused from
+ * event to event; JSON trees are made only for the outputs that print them. recorded is
+ * borrowed. Zero-initialise, fill, dryrun_report_add(), then dryrun_entry_clear() for the next
+ * event (keeps the buffers) or dryrun_entry_free(). */
+struct dryrun_entry_call {
+    int step;
+    size_t kind, method, path, body, answer;   /* offsets in text; DRYRUN_NONE: NULL */
+};
+struct dryrun_entry_note {
+    size_t what, json;                         /* offsets in text */
+};
+#define DRYRUN_NONE ((size_t)-1)
+
 struct dryrun_entry {
     int64_t event_id;
     char topic[200];
     const char *status;          /* "done", "error", "killed", "nomem", "no rule", ... */
     char *error;
-    json_t *result, *calls, *writes, *emits;
+    json_t *result;
     const struct dryrun_call *recorded;  /* what the recording has for the event */
     size_t nrecorded;
     int unanswered;
+    struct strbuf text;
+    struct dryrun_entry_call *calls;
+    struct dryrun_entry_note *writes, *emits;
+    size_t ncalls, nwrites, nemits, capcalls, capwrites, capemits;
+    int oom;                     /* a note was lost: out of memory */
+    json_t *calls_json;          /* made from calls when an output needs it */
 };
 
 /* A call that only reads (OrderEZ GET, a GraphQL query): kind is "shopify"/"orderez"/"notify". */
@@ -32,6 +51,10 @@ int dryrun_is_read(const char *kind, const char *method, const char *body);
 
 void dryrun_entry_add_call(struct dryrun_entry *e, const char *kind, const char *method,
                            const char *path, const char *body, int step, const char *answer);
+/* A state write (ctx.trace: what, JSON) and an emitted event (topic, payload JSON). */
+void dryrun_entry_add_write(struct dryrun_entry *e, const char *what, const char *json);
+void dryrun_entry_add_emit(struct dryrun_entry *e, const char *topic, const char *payload);
+void dryrun_entry_clear(struct dryrun_entry *e);
 void dryrun_entry_free(struct dryrun_entry *e);
 
 struct dryrun_report;

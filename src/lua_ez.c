@@ -29,7 +29,7 @@ struct rules_run *lua_ez_run(lua_State *L, const char *fname, int need)
     if (!run)
         luaL_error(L, "%s: only available inside a rule run (not at load time or in self_check)",
                    fname);
-    if ((need & LUA_EZ_NEED_STORE) && !run->ctx.store)
+    if ((need & LUA_EZ_NEED_STORE) && !run->ctx.store && !run->ctx.state)
         luaL_error(L, "%s: no store in this run", fname);
     if ((need & LUA_EZ_NEED_MAIN) && L != run->co)
         luaL_error(L, "%s: cannot be called inside a coroutine the rule created", fname);

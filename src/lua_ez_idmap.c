@@ -1,5 +1,5 @@
-/* lua_ez_idmap: ez.idmap.get/put/find over the store's idmap (kind, shopify_id) <-> orderez_id.
- * Ids go in as integers or strings and come out as strings: a Shopify id above 2^53 stays
+/* lua_ez_idmap: ez.idmap.get/put/find over the store's idmap (kind, shopify_id) <-> orderez_id,
+ * or over rules_ctx.state when the host keeps it elsewhere (dry-run). Ids go in as integers or strings and come out as strings: a Shopify id above 2^53 stays
  * exact, and both systems' ids compare as text. Store failures are transient (busy, disk). */
 #include "lua_ez.h"
 
@@ -9,16 +9,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Pushes the malloc'd string (or nil) and frees it; raises after freeing on error. */
-static int push_owned(lua_State *L, struct store *st, int rc, char *val, const char *what)
+/* Pushes the value read (or nil); val is freed when owned. Raises after freeing on error. */
+static int push_value(lua_State *L, struct rules_run *run, int rc, char *val, int owned,
+                      const char *what)
 {
     if (rc < 0) {
-        free(val);
-        return lua_ez_transient_error(L, "%s: %s", what, store_errmsg(st));
+        if (owned) free(val);
+        return lua_ez_transient_error(L, "%s: %s", what,
+                                      run->ctx.state ? run->ctx.state->errmsg(run->ctx.state_ud)
+                                                     : store_errmsg(run->ctx.store));
     }
     if (rc == STORE_NOTFOUND || !val) {
-        free(val);
+        if (owned) free(val);
         lua_pushnil(L);
+        return 1;
+    }
+    if (!owned) { /* borrowed: lua_pushstring may raise, nothing to free */
+        lua_pushstring(L, val);
         return 1;
     }
     /* lua_pushstring may raise (memory cap): copy to a buffer the GC owns first */
@@ -31,23 +38,27 @@ static int push_owned(lua_State *L, struct store *st, int rc, char *val, const c
     return 1;
 }
 
-/* get and find are the same lookup in opposite directions. */
-typedef int (*idmap_lookup_fn)(struct store *st, const char *kind, const char *id, char **out);
-
-static int lookup(lua_State *L, const char *name, idmap_lookup_fn fn)
+static int lookup(lua_State *L, const char *name, int reverse)
 {
     struct rules_run *run = lua_ez_run(L, name, LUA_EZ_NEED_STORE);
     char buf[32];
     const char *kind = luaL_checkstring(L, 1);
     const char *id = lua_ez_id(L, 2, buf, sizeof buf);
+    if (run->ctx.state) {
+        const char *val = NULL;
+        int rc = run->ctx.state->idmap_get(run->ctx.state_ud, kind, id, reverse, &val);
+        return push_value(L, run, rc, (char *)val, 0, name);
+    }
     char *val = NULL;
-    int rc = fn(run->ctx.store, kind, id, &val);
-    return push_owned(L, run->ctx.store, rc, val, name);
+    int rc = (reverse ? store_idmap_get_shopify : store_idmap_get_orderez)(run->ctx.store, kind,
+                                                                           id, &val);
+    return push_value(L, run, rc, val, 1, name);
 }
 
-static int l_get(lua_State *L) { return lookup(L, "ez.idmap.get", store_idmap_get_orderez); }
+/* get and find are the same lookup in opposite directions. */
+static int l_get(lua_State *L) { return lookup(L, "ez.idmap.get", 0); }
 
-static int l_find(lua_State *L) { return lookup(L, "ez.idmap.find", store_idmap_get_shopify); }
+static int l_find(lua_State *L) { return lookup(L, "ez.idmap.find", 1); }
 
 static int l_put(lua_State *L)
 {
@@ -56,9 +67,9 @@ static int l_put(lua_State *L)
     const char *kind = luaL_checkstring(L, 1);
     const char *sid = lua_ez_id(L, 2, b1, sizeof b1);
     const char *oid = lua_ez_id(L, 3, b2, sizeof b2);
-    if (store_idmap_put(run->ctx.store, kind, sid, oid))
-        return lua_ez_transient_error(L, "ez.idmap.put: %s",
-                          store_errmsg(run->ctx.store));
+    if (run->ctx.state ? run->ctx.state->idmap_put(run->ctx.state_ud, kind, sid, oid)
+                       : store_idmap_put(run->ctx.store, kind, sid, oid))
+        return push_value(L, run, -1, NULL, 0, "ez.idmap.put");
     if (run->ctx.trace) {
         lua_createtable(L, 0, 3);
         lua_pushstring(L, kind);

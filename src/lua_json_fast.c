@@ -259,8 +259,11 @@ static int dec_object(struct dec *d, int depth)
         d->p++;
     } else {
         for (;;) {
-            /* a stack that cannot grow (a giant object): the tree path copes, as before */
-            if (d->p >= d->end || *d->p != '"' || !lua_checkstack(L, 6)) return -1;
+            /* room for the next 16 members (2 slots each, and the createtable), checked once
+             * per 16: per member it cost as much as pushing the key. A stack that cannot grow
+             * (a giant object): the tree path copes, as before */
+            if (d->p >= d->end || *d->p != '"' || ((n & 15) == 0 && !lua_checkstack(L, 40)))
+                return -1;
             d->p++;
             if (dec_string(d, 1)) return -1;
             skip_ws(d);
@@ -301,7 +304,7 @@ static int dec_array(struct dec *d, int depth)
         d->p++;
     } else {
         for (;;) {
-            if (!lua_checkstack(L, 6) || dec_value(d, depth + 1)) return -1;
+            if (((n & 15) == 0 && !lua_checkstack(L, 24)) || dec_value(d, depth + 1)) return -1;
             n++;
             skip_ws(d);
             if (d->p >= d->end) return -1;

@@ -58,6 +58,18 @@ struct rules_io_result {
     const char *error;
 };
 
+/* Rule state kept elsewhere than in the store (dry-run: in memory). Same contract as the
+ * store's idmap/kv functions (0, STORE_NOTFOUND or -1 with errmsg), except that a value read
+ * is borrowed: valid until the next call on the same state. */
+struct rules_state_ops {
+    /* reverse = 0: kind + shopify id -> orderez id; 1: kind + orderez id -> the oldest shopify id */
+    int (*idmap_get)(void *ud, const char *kind, const char *id, int reverse, const char **out);
+    int (*idmap_put)(void *ud, const char *kind, const char *shopify_id, const char *orderez_id);
+    int (*kv_get)(void *ud, const char *ns, const char *key, const char **value);
+    int (*kv_put)(void *ud, const char *ns, const char *key, const char *value); /* NULL: delete */
+    const char *(*errmsg)(void *ud);
+};
+
 struct rules_ctx {           /* what bindings need from the host; set per run, copied */
     struct store *store;     /* idmap, kv (synchronous SQLite: no yield); NULL = unavailable */
     int64_t job_id;          /* 0 outside the engine; != 0 makes ez.uuid() deterministic */
@@ -68,6 +80,9 @@ struct rules_ctx {           /* what bindings need from the host; set per run, c
     /* Optional observer of state writes and logs (dry-run, specs): what is "idmap.put",
      * "kv.put", "kv.delete" or "log"; json describes it. NULL = none. */
     void (*trace)(void *ud, const char *what, const char *json);
+    /* idmap/kv go here instead of store when set (store may then be NULL) */
+    const struct rules_state_ops *state;
+    void *state_ud;
 };
 
 struct rules;

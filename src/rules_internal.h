@@ -4,6 +4,7 @@
 #define EZ_RULES_INTERNAL_H
 
 #include "rules.h"
+#include "rules_pool.h"
 
 #include <lua.h>
 #include <stdint.h>
@@ -20,6 +21,7 @@ struct rules_meter {
 
 /* The custom allocator's books: a hard cap per state. */
 struct rules_mem {
+    struct rules_pool pool;  /* the state's small blocks */
     size_t used, limit, peak;
     int refused;             /* an allocation was refused since the flag was last cleared */
 };

@@ -41,8 +41,8 @@ static void *rules_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     struct rules_mem *m = ud;
     if (!ptr) osize = 0;  /* osize is a type tag for new blocks */
-    if (nsize == 0) {
-        free(ptr);        /* realloc(p, 0) is not a portable free */
+    if (nsize == 0) {     /* realloc(p, 0) is not a portable free */
+        if (ptr) rules_pool_dealloc(&m->pool, ptr, osize);
         m->used -= osize;
         return NULL;
     }
@@ -50,7 +50,7 @@ static void *rules_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         m->refused = 1;
         return NULL;
     }
-    void *p = realloc(ptr, nsize);
+    void *p = rules_pool_realloc(&m->pool, ptr, osize, nsize);
     if (!p) {
         m->refused = 1;
         return NULL;
@@ -622,6 +622,7 @@ void rules_version_unref(struct rules_version *v)
 {
     if (!v || --v->refs > 0) return;
     if (v->L) lua_close(v->L);
+    rules_pool_release(&v->mem.pool);
     for (size_t i = 0; i < v->ntopics; i++) free(v->topics[i]);
     free(v->topics);
     free(v->dir);

@@ -1,0 +1,310 @@
+/* dryrun_state: see dryrun_state.h. Three open-addressing hash tables over one array of
+ * records: idmap by (kind, shopify id), idmap by (kind, orderez id) -> the links that share
+ * it, kv by (ns, key). A record is one allocation holding its strings. */
+#include "dryrun_state.h"
+
+#include "rules.h"
+#include "store.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One idmap link or kv entry. a = kind / ns, b = shopify id / key, c = orderez id / value. */
+struct rec {
+    uint64_t seq;          /* creation order: the reverse lookup gives the oldest link */
+    char *c;               /* own allocation: an upsert replaces it */
+    size_t alen, blen;
+    char ab[];             /* a '\0' b '\0' */
+};
+
+/* Open addressing, linear probing; slots hold record indexes + 1 (0 = empty). */
+struct table {
+    uint32_t *slot;
+    size_t cap, n;         /* cap a power of two */
+};
+
+/* The reverse idmap: (kind, orderez id) -> the records linked to it. */
+struct group {
+    char *key;             /* kind '\0' orderez id */
+    size_t klen;
+    uint32_t *recs;
+    size_t n, cap;
+};
+
+struct dryrun_state {
+    struct rec **recs;     /* idmap links, then kv entries, in one array */
+    size_t nrecs, caprecs;
+    struct table idmap, kv, rev;
+    struct group *groups;
+    size_t ngroups, capgroups;
+    uint64_t seq;
+    const char *err;
+};
+
+static uint64_t hash2(const char *a, size_t alen, const char *b, size_t blen)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a over a '\0' b */
+    for (size_t i = 0; i < alen; i++) h = (h ^ (unsigned char)a[i]) * 1099511628211ULL;
+    h *= 1099511628211ULL;
+    for (size_t i = 0; i < blen; i++) h = (h ^ (unsigned char)b[i]) * 1099511628211ULL;
+    return h ^ (h >> 29);
+}
+
+static int rec_is(const struct rec *r, const char *a, size_t alen, const char *b, size_t blen)
+{
+    return r->alen == alen && r->blen == blen && memcmp(r->ab, a, alen) == 0 &&
+           memcmp(r->ab + alen + 1, b, blen) == 0;
+}
+
+static int group_is(const struct group *g, const char *a, size_t alen, const char *b, size_t blen)
+{
+    return g->klen == alen + 1 + blen && memcmp(g->key, a, alen) == 0 && g->key[alen] == '\0' &&
+           memcmp(g->key + alen + 1, b, blen) == 0;
+}
+
+/* The slot of (a, b) in t: holding it, or the empty one where it goes. which: 0 records, 1
+ * groups (rev). */
+static uint32_t *probe(struct dryrun_state *s, struct table *t, int which, const char *a,
+                       size_t alen, const char *b, size_t blen)
+{
+    size_t mask = t->cap - 1, i = (size_t)hash2(a, alen, b, blen) & mask;
+    for (;; i = (i + 1) & mask) {
+        uint32_t v = t->slot[i];
+        if (!v) return &t->slot[i];
+        if (which ? group_is(&s->groups[v - 1], a, alen, b, blen)
+                  : rec_is(s->recs[v - 1], a, alen, b, blen))
+            return &t->slot[i];
+    }
+}
+
+static int grow(struct dryrun_state *s, struct table *t, int which)
+{
+    if (t->cap && (t->n + 1) * 4 < t->cap * 3) return 0; /* load below 3/4 */
+    size_t cap = t->cap ? t->cap * 2 : 1024;
+    uint32_t *slot = calloc(cap, sizeof *slot), *old = t->slot;
+    if (!slot) return -1;
+    size_t oldcap = t->cap;
+    t->slot = slot;
+    t->cap = cap;
+    for (size_t i = 0; i < oldcap; i++) {
+        uint32_t v = old[i];
+        if (!v) continue;
+        const char *a, *b;
+        size_t alen, blen;
+        if (which) {
+            const struct group *g = &s->groups[v - 1];
+            a = g->key, alen = strlen(g->key), b = g->key + alen + 1, blen = g->klen - alen - 1;
+        } else {
+            const struct rec *r = s->recs[v - 1];
+            a = r->ab, alen = r->alen, b = r->ab + r->alen + 1, blen = r->blen;
+        }
+        *probe(s, t, which, a, alen, b, blen) = v;
+    }
+    free(old);
+    return 0;
+}
+
+static int oom(struct dryrun_state *s)
+{
+    s->err = "out of memory";
+    return -1;
+}
+
+/* The record (a, b) of t, made (with c NULL) when absent and make is set. */
+static struct rec *rec_find(struct dryrun_state *s, struct table *t, const char *a, const char *b,
+                            int make, int *err)
+{
+    size_t alen = strlen(a), blen = strlen(b);
+    *err = 0;
+    if (!t->cap) {
+        if (!make) return NULL;
+        if (grow(s, t, 0)) return *err = oom(s), NULL;
+    }
+    uint32_t *at = probe(s, t, 0, a, alen, b, blen);
+    if (*at) return s->recs[*at - 1];
+    if (!make) return NULL;
+    if (s->nrecs == s->caprecs) {
+        size_t cap = s->caprecs ? s->caprecs * 2 : 1024;
+        struct rec **r = cap < UINT32_MAX ? realloc(s->recs, cap * sizeof *r) : NULL;
+        if (!r) return *err = oom(s), NULL;
+        s->recs = r;
+        s->caprecs = cap;
+    }
+    struct rec *r = malloc(sizeof *r + alen + blen + 2);
+    if (!r) return *err = oom(s), NULL;
+    r->seq = ++s->seq;
+    r->c = NULL;
+    r->alen = alen;
+    r->blen = blen;
+    memcpy(r->ab, a, alen + 1);
+    memcpy(r->ab + alen + 1, b, blen + 1);
+    if (grow(s, t, 0)) {
+        free(r);
+        return *err = oom(s), NULL;
+    }
+    s->recs[s->nrecs++] = r;
+    t->n++;
+    *probe(s, t, 0, a, alen, b, blen) = (uint32_t)s->nrecs;
+    return r;
+}
+
+/* The group of (kind, orderez id). */
+static struct group *group_find(struct dryrun_state *s, const char *kind, const char *oid, int make)
+{
+    size_t alen = strlen(kind), blen = strlen(oid);
+    if (!s->rev.cap && (!make || grow(s, &s->rev, 1))) return NULL;
+    uint32_t *at = probe(s, &s->rev, 1, kind, alen, oid, blen);
+    if (*at) return &s->groups[*at - 1];
+    if (!make) return NULL;
+    if (s->ngroups == s->capgroups) {
+        size_t cap = s->capgroups ? s->capgroups * 2 : 1024;
+        struct group *g = cap < UINT32_MAX ? realloc(s->groups, cap * sizeof *g) : NULL;
+        if (!g) return NULL;
+        s->groups = g;
+        s->capgroups = cap;
+    }
+    struct group *g = &s->groups[s->ngroups];
+    memset(g, 0, sizeof *g);
+    g->klen = alen + 1 + blen;
+    if (!(g->key = malloc(g->klen + 1))) return NULL;
+    memcpy(g->key, kind, alen + 1);
+    memcpy(g->key + alen + 1, oid, blen + 1);
+    if (grow(s, &s->rev, 1)) {
+        free(g->key);
+        return NULL;
+    }
+    s->ngroups++;
+    s->rev.n++;
+    *probe(s, &s->rev, 1, kind, alen, oid, blen) = (uint32_t)s->ngroups;
+    return g;
+}
+
+static int group_add(struct group *g, uint32_t rec)
+{
+    if (g->n == g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 2;
+        uint32_t *r = realloc(g->recs, cap * sizeof *r);
+        if (!r) return -1;
+        g->recs = r;
+        g->cap = cap;
+    }
+    g->recs[g->n++] = rec;
+    return 0;
+}
+
+static void group_remove(struct group *g, uint32_t rec)
+{
+    for (size_t i = 0; i < g->n; i++)
+        if (g->recs[i] == rec) {
+            memmove(&g->recs[i], &g->recs[i + 1], (g->n - i - 1) * sizeof *g->recs);
+            g->n--;
+            return;
+        }
+}
+
+static uint32_t rec_index(struct dryrun_state *s, struct rec *r)
+{
+    size_t alen = r->alen;
+    return *probe(s, &s->idmap, 0, r->ab, alen, r->ab + alen + 1, r->blen);
+}
+
+static int idmap_put(void *ud, const char *kind, const char *sid, const char *oid)
+{
+    struct dryrun_state *s = ud;
+    int err;
+    struct rec *r = rec_find(s, &s->idmap, kind, sid, 1, &err);
+    if (!r) return -1;
+    if (r->c && strcmp(r->c, oid) == 0) return 0;
+    char *c = strdup(oid);
+    struct group *g = c ? group_find(s, kind, oid, 1) : NULL;
+    uint32_t idx = rec_index(s, r);
+    if (!g || group_add(g, idx)) {
+        free(c);
+        return oom(s);
+    }
+    if (r->c) {
+        struct group *old = group_find(s, kind, r->c, 0);
+        if (old) group_remove(old, idx);
+        free(r->c);
+    }
+    r->c = c;
+    return 0;
+}
+
+static int idmap_get(void *ud, const char *kind, const char *id, int reverse, const char **out)
+{
+    struct dryrun_state *s = ud;
+    *out = NULL;
+    if (!reverse) {
+        int err;
+        struct rec *r = rec_find(s, &s->idmap, kind, id, 0, &err);
+        if (!r || !r->c) return STORE_NOTFOUND;
+        *out = r->c;
+        return 0;
+    }
+    struct group *g = group_find(s, kind, id, 0);
+    const struct rec *oldest = NULL;
+    for (size_t i = 0; g && i < g->n; i++) {
+        const struct rec *r = s->recs[g->recs[i] - 1];
+        if (!oldest || r->seq < oldest->seq) oldest = r;
+    }
+    if (!oldest) return STORE_NOTFOUND;
+    *out = oldest->ab + oldest->alen + 1;
+    return 0;
+}
+
+static int kv_get(void *ud, const char *ns, const char *key, const char **value)
+{
+    struct dryrun_state *s = ud;
+    int err;
+    struct rec *r = rec_find(s, &s->kv, ns, key, 0, &err);
+    *value = r ? r->c : NULL;
+    return *value ? 0 : STORE_NOTFOUND;
+}
+
+/* A deleted entry keeps its record with no value: it reads as absent. */
+static int kv_put(void *ud, const char *ns, const char *key, const char *value)
+{
+    struct dryrun_state *s = ud;
+    int err;
+    struct rec *r = rec_find(s, &s->kv, ns, key, value != NULL, &err);
+    if (!r) return err;
+    char *c = value ? strdup(value) : NULL;
+    if (value && !c) return oom(s);
+    free(r->c);
+    r->c = c;
+    return 0;
+}
+
+static const char *errmsg(void *ud)
+{
+    struct dryrun_state *s = ud;
+    return s->err ? s->err : "no error";
+}
+
+const struct rules_state_ops dryrun_state_ops = { idmap_get, idmap_put, kv_get, kv_put, errmsg };
+
+struct dryrun_state *dryrun_state_new(void)
+{
+    return calloc(1, sizeof(struct dryrun_state));
+}
+
+void dryrun_state_free(struct dryrun_state *s)
+{
+    if (!s) return;
+    for (size_t i = 0; i < s->nrecs; i++) {
+        free(s->recs[i]->c);
+        free(s->recs[i]);
+    }
+    for (size_t i = 0; i < s->ngroups; i++) {
+        free(s->groups[i].key);
+        free(s->groups[i].recs);
+    }
+    free(s->recs);
+    free(s->groups);
+    free(s->idmap.slot);
+    free(s->kv.slot);
+    free(s->rev.slot);
+    free(s);
+}

@@ -1,0 +1,152 @@
+/* Unit tests for src/dryrun_state.c: the dry-run's in-memory idmap/kv must answer every call as
+ * the store (store_state.c, an in-memory SQLite database) does, the reference here. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "dryrun_state.h"
+#include "rules.h"
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct rules_state_ops *ops = &dryrun_state_ops;
+
+static void check_get(struct store *st, struct dryrun_state *s, const char *kind, const char *id,
+                      int reverse)
+{
+    char *want = NULL;
+    const char *got = NULL;
+    int wrc = (reverse ? store_idmap_get_shopify : store_idmap_get_orderez)(st, kind, id, &want);
+    int grc = ops->idmap_get(s, kind, id, reverse, &got);
+    assert_int_equal(grc, wrc);
+    if (wrc == 0) assert_string_equal(got, want);
+    else assert_null(got);
+    free(want);
+}
+
+static void check_kv(struct store *st, struct dryrun_state *s, const char *key)
+{
+    char *want = NULL;
+    const char *got = NULL;
+    int wrc = store_kv_get(st, "rules", key, &want);
+    assert_int_equal(ops->kv_get(s, "rules", key, &got), wrc);
+    if (wrc == 0) assert_string_equal(got, want);
+    free(want);
+}
+
+static void test_idmap_basics(void **state)
+{
+    (void)state;
+    struct dryrun_state *s = dryrun_state_new();
+    const char *v;
+    assert_int_equal(ops->idmap_get(s, "order", "1", 0, &v), STORE_NOTFOUND);
+    assert_int_equal(ops->idmap_get(s, "order", "oz-1", 1, &v), STORE_NOTFOUND);
+    assert_int_equal(ops->idmap_put(s, "order", "1", "oz-1"), 0);
+    assert_int_equal(ops->idmap_get(s, "order", "1", 0, &v), 0);
+    assert_string_equal(v, "oz-1");
+    assert_int_equal(ops->idmap_get(s, "line", "1", 0, &v), STORE_NOTFOUND); /* kinds apart */
+    /* two customers, one outlet: the reverse lookup gives the oldest link */
+    assert_int_equal(ops->idmap_put(s, "customer", "b", "105"), 0);
+    assert_int_equal(ops->idmap_put(s, "customer", "a", "105"), 0);
+    assert_int_equal(ops->idmap_get(s, "customer", "105", 1, &v), 0);
+    assert_string_equal(v, "b");
+    /* b moves to another outlet: a is the only link left; b keeps its age */
+    assert_int_equal(ops->idmap_put(s, "customer", "b", "106"), 0);
+    assert_int_equal(ops->idmap_get(s, "customer", "105", 1, &v), 0);
+    assert_string_equal(v, "a");
+    assert_int_equal(ops->idmap_put(s, "customer", "b", "105"), 0);
+    assert_int_equal(ops->idmap_get(s, "customer", "105", 1, &v), 0);
+    assert_string_equal(v, "b");
+    assert_int_equal(ops->idmap_get(s, "customer", "106", 1, &v), STORE_NOTFOUND);
+    /* "ab"+"c" is not "a"+"bc" */
+    assert_int_equal(ops->idmap_put(s, "ab", "c", "x"), 0);
+    assert_int_equal(ops->idmap_get(s, "a", "bc", 0, &v), STORE_NOTFOUND);
+    dryrun_state_free(s);
+}
+
+static void test_kv_basics(void **state)
+{
+    (void)state;
+    struct dryrun_state *s = dryrun_state_new();
+    const char *v;
+    assert_int_equal(ops->kv_get(s, "rules", "k", &v), STORE_NOTFOUND);
+    assert_int_equal(ops->kv_put(s, "rules", "k", NULL), 0); /* deleting the absent is fine */
+    assert_int_equal(ops->kv_put(s, "rules", "k", "{\"a\":1}"), 0);
+    assert_int_equal(ops->kv_get(s, "rules", "k", &v), 0);
+    assert_string_equal(v, "{\"a\":1}");
+    assert_int_equal(ops->kv_put(s, "rules", "k", "2"), 0);
+    assert_int_equal(ops->kv_get(s, "rules", "k", &v), 0);
+    assert_string_equal(v, "2");
+    assert_int_equal(ops->kv_get(s, "other", "k", &v), STORE_NOTFOUND);
+    assert_int_equal(ops->kv_put(s, "rules", "k", NULL), 0);
+    assert_int_equal(ops->kv_get(s, "rules", "k", &v), STORE_NOTFOUND);
+    assert_int_equal(ops->kv_put(s, "rules", "k", "3"), 0);
+    assert_int_equal(ops->kv_get(s, "rules", "k", &v), 0);
+    assert_string_equal(v, "3");
+    dryrun_state_free(s);
+}
+
+/* Random operations on both, many more than the first table sizes (the tables grow). */
+static void test_same_as_store(void **state)
+{
+    (void)state;
+    struct store *st = NULL;
+    char err[256];
+    assert_int_equal(store_open(&st, ":memory:", 0, err, sizeof err), 0);
+    struct dryrun_state *s = dryrun_state_new();
+    static const char *const kinds[] = { "order", "line", "customer", "variant" };
+    unsigned seed = 7;
+    char a[32], b[32], val[48];
+    for (int i = 0; i < 20000; i++) {
+        seed = seed * 1103515245u + 12345u;
+        unsigned r = seed >> 8;
+        const char *kind = kinds[r % 4];
+        snprintf(a, sizeof a, "%u", (r >> 2) % 3000);
+        snprintf(b, sizeof b, "oz-%u", (r >> 14) % 500);
+        switch ((r >> 24) % 6) {
+        case 0:
+        case 1: {
+            int want = store_idmap_put(st, kind, a, b);
+            assert_int_equal(ops->idmap_put(s, kind, a, b), want);
+            break;
+        }
+        case 2: check_get(st, s, kind, a, 0); break;
+        case 3: check_get(st, s, kind, b, 1); break;
+        case 4:
+            snprintf(val, sizeof val, "{\"v\":%u}", r % 97);
+            if (r % 5 == 0) {
+                assert_int_equal(store_kv_delete(st, "rules", a), 0);
+                assert_int_equal(ops->kv_put(s, "rules", a, NULL), 0);
+            } else {
+                assert_int_equal(store_kv_put(st, "rules", a, val), 0);
+                assert_int_equal(ops->kv_put(s, "rules", a, val), 0);
+            }
+            break;
+        default: check_kv(st, s, a); break;
+        }
+    }
+    for (int k = 0; k < 4; k++)
+        for (int i = 0; i < 3000; i += 7) {
+            snprintf(a, sizeof a, "%d", i);
+            check_get(st, s, kinds[k], a, 0);
+            snprintf(b, sizeof b, "oz-%d", i % 500);
+            check_get(st, s, kinds[k], b, 1);
+            check_kv(st, s, a);
+        }
+    dryrun_state_free(s);
+    store_close(st);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_idmap_basics),
+        cmocka_unit_test(test_kv_basics),
+        cmocka_unit_test(test_same_as_store),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
