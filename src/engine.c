@@ -638,6 +638,11 @@ void engine_notify_events(struct engine *eng)
     if (eng && eng->ingest_ev && !eng->stopping) event_active(eng->ingest_ev, 0, 1);
 }
 
+void engine_notify_jobs(struct engine *eng)
+{
+    if (eng) schedule_pick(eng);
+}
+
 void engine_count_dead(struct engine *eng, size_t n)
 {
     if (eng) eng->ctr.dead += n;

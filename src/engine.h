@@ -120,6 +120,9 @@ void engine_free(struct engine *eng);
 
 /* The ingest hook: new events were committed; the engine jobs them on its next loop turn. */
 void engine_notify_events(struct engine *eng);
+/* New jobs were committed with their events (engine_event_store): look for runnable ones,
+ * without the scan for unjobbed events that engine_notify_events also does. */
+void engine_notify_jobs(struct engine *eng);
 /* Counts jobs another thread created dead (engine_event_store in the webhook commit). */
 void engine_count_dead(struct engine *eng, size_t n);
 

@@ -4,7 +4,10 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/core_names.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int b64val(unsigned char c)
@@ -67,5 +70,47 @@ int hmac_shopify_verify(const char *secret, const void *body, size_t len, const 
     unsigned char want[32], got[32];
     if (!header || hmac_b64decode32(header, strlen(header), got)) return 0;
     if (mac(secret, body, len, want)) return 0;
+    return CRYPTO_memcmp(want, got, 32) == 0;
+}
+
+struct hmac_key {
+    EVP_MAC *mac;
+    EVP_MAC_CTX *ctx;            /* keyed; re-initialised per message with the same key */
+};
+
+void hmac_key_free(struct hmac_key *k)
+{
+    if (!k) return;
+    EVP_MAC_CTX_free(k->ctx);
+    EVP_MAC_free(k->mac);
+    free(k);
+}
+
+struct hmac_key *hmac_key_new(const char *secret)
+{
+    if (!secret || !*secret) return NULL;
+    struct hmac_key *k = calloc(1, sizeof *k);
+    if (!k) return NULL;
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = { OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                            OSSL_PARAM_construct_end() };
+    if (!(k->mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) || !(k->ctx = EVP_MAC_CTX_new(k->mac)) ||
+        !EVP_MAC_init(k->ctx, (const unsigned char *)secret, strlen(secret), params)) {
+        hmac_key_free(k);
+        return NULL;
+    }
+    return k;
+}
+
+int hmac_key_verify(struct hmac_key *k, const void *body, size_t len, const char *header)
+{
+    unsigned char want[32], got[32];
+    size_t n = 0;
+    if (!k || !header || hmac_b64decode32(header, strlen(header), got)) return 0;
+    /* A NULL key re-initialises with the key already set (OpenSSL 3 HMAC). */
+    if (!EVP_MAC_init(k->ctx, NULL, 0, NULL) ||
+        !EVP_MAC_update(k->ctx, body ? body : (const void *)"", len) ||
+        !EVP_MAC_final(k->ctx, want, &n, sizeof want) || n != 32)
+        return 0;
     return CRYPTO_memcmp(want, got, 32) == 0;
 }

@@ -502,8 +502,9 @@ static int validate(struct ingest *in, struct evhttp_request *req, struct ingest
     int code = ingest_check_headers(hdrs, in->cfg->shopify_shop, d, &why);
     /* The signature is judged first: an unsigned request learns nothing about its headers. */
     *v = (struct verdict){ R_HMAC, 401, "invalid or missing X-Shopify-Hmac-Sha256" };
-    if (ingest_verify(in->cfg->shopify_webhook_secret, in->cfg->shopify_previous_webhook_secret,
-                      *body, *len, d->hmac))
+    if (!d->hmac || !*d->hmac ||
+        (!hmac_key_verify(in->key, *body, *len, d->hmac) &&
+         !hmac_key_verify(in->previous_key, *body, *len, d->hmac)))
         return -1;
     *v = (struct verdict){ code == 403 ? R_SHOP : R_HEADERS, code, why };
     return code ? -1 : 0;
@@ -647,6 +648,15 @@ int ingest_start(struct ingest *in, struct event_base *base, const struct config
     in->writer->ckpt = in->ckpt;   /* before any batch: the hand-over's mutex publishes it */
     if (!cfg->shopify_webhook_secret || !*cfg->shopify_webhook_secret)
         log_warn("shopify.webhook_secret is not set: every webhook will be refused (401)");
+    /* NULL for an unset secret, which then verifies nothing, as ingest_verify does. */
+    in->key = hmac_key_new(cfg->shopify_webhook_secret);
+    in->previous_key = hmac_key_new(cfg->shopify_previous_webhook_secret);
+    if ((cfg->shopify_webhook_secret && *cfg->shopify_webhook_secret && !in->key) ||
+        (cfg->shopify_previous_webhook_secret && *cfg->shopify_previous_webhook_secret &&
+         !in->previous_key)) {
+        snprintf(err, errlen, "ingest: cannot set up HMAC-SHA256");
+        goto fail;
+    }
     if (!cfg->shopify_shop || !*cfg->shopify_shop)
         log_warn("shopify.shop is not set: every webhook will be refused (403)");
     if (httpd_listen(&in->listener, base, "public", cfg->server_listen, cfg->server_timeout_ms,
@@ -654,6 +664,9 @@ int ingest_start(struct ingest *in, struct event_base *base, const struct config
         goto fail;
     return 0;
 fail:
+    hmac_key_free(in->key);
+    hmac_key_free(in->previous_key);
+    in->key = in->previous_key = NULL;
     checkpointer_stop(in->ckpt);
     in->ckpt = NULL;
     writer_free(in->writer);
@@ -680,4 +693,7 @@ void ingest_close(struct ingest *in)
     in->ckpt = NULL;
     if (in->flush_ev) event_free(in->flush_ev);
     in->flush_ev = NULL;
+    hmac_key_free(in->key);
+    hmac_key_free(in->previous_key);
+    in->key = in->previous_key = NULL;
 }

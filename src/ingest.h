@@ -31,6 +31,8 @@ typedef void (*ingest_stored_fn)(void *ud, int64_t first_id, size_t n);
 /* Called with how many deliveries of a commit had bodies no job can use (already dead). */
 typedef void (*ingest_dead_fn)(void *ud, size_t n);
 
+struct hmac_key;
+
 struct ingest {
     struct event_base *base;
     const struct config *cfg;
@@ -42,6 +44,7 @@ struct ingest {
     struct ingest_writer *writer;      /* the commit thread and its store connection */
     struct checkpointer *ckpt;         /* keeps the log short, so commits never checkpoint */
     int draining;                      /* SIGTERM: replies carry Connection: close */
+    struct hmac_key *key, *previous_key; /* shopify.webhook_secret / previous_webhook_secret */
 
     ingest_stored_fn on_events_stored; /* optional hook, set by the engine */
     void *on_events_stored_ud;

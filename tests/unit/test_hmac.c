@@ -54,6 +54,40 @@ static void test_verify_rejects(void **state)
                  "0a96f5b3d841fe2687ed998e6563ac4a8e9e0e4f3ad97ecc46de35e3577e9be9"));
 }
 
+/* The prepared key gives the same verdicts as the one-shot path, call after call (the context
+ * is re-initialised with its key for each message), for every vector and its forgeries. */
+static void test_key_verify(void **state)
+{
+    (void)state;
+    assert_null(hmac_key_new(NULL));
+    assert_null(hmac_key_new(""));
+    assert_int_equal(hmac_key_verify(NULL, "x", 1, vectors[0].sig), 0);
+    for (int round = 0; round < 3; round++) {
+        for (size_t i = 0; i < sizeof vectors / sizeof vectors[0]; i++) {
+            const struct vector *v = &vectors[i];
+            struct hmac_key *k = hmac_key_new(v->secret);
+            assert_non_null(k);
+            size_t len = strlen(v->body);
+            assert_int_equal(hmac_key_verify(k, v->body, len, v->sig), 1);
+            assert_int_equal(hmac_key_verify(k, v->body, len, v->sig), 1);   /* again */
+            char forged[HMAC_B64_LEN + 1];
+            memcpy(forged, v->sig, sizeof forged);
+            forged[5] = forged[5] == 'A' ? 'B' : 'A';
+            assert_int_equal(hmac_key_verify(k, v->body, len, forged), 0);
+            if (len) assert_int_equal(hmac_key_verify(k, v->body, len - 1, v->sig), 0);
+            assert_int_equal(hmac_key_verify(k, v->body, len, v->sig), 1);   /* after a miss */
+            assert_int_equal(hmac_key_verify(k, v->body, len, NULL), 0);
+            assert_int_equal(hmac_key_verify(k, v->body, len, "short"), 0);
+            hmac_key_free(k);
+        }
+    }
+    /* another secret's key does not verify */
+    struct hmac_key *other = hmac_key_new("shpss_other");
+    assert_int_equal(hmac_key_verify(other, vectors[0].body, strlen(vectors[0].body),
+                                     vectors[0].sig), 0);
+    hmac_key_free(other);
+}
+
 static void test_b64_strict(void **state)
 {
     (void)state;
@@ -75,6 +109,7 @@ int main(void)
         cmocka_unit_test(test_sign_vectors),
         cmocka_unit_test(test_verify_rejects),
         cmocka_unit_test(test_b64_strict),
+        cmocka_unit_test(test_key_verify),
     };
     return cmocka_run_group_tests_name("hmac", tests, NULL, NULL);
 }
