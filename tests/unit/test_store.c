@@ -223,6 +223,52 @@ static void test_busy_wait_ends_at_release(void **state)
     store_close(st);
 }
 
+static int index_count(sqlite3 *db, const char *name)
+{
+    sqlite3_stmt *s;
+    int n = -1;
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE type='index' AND name=?",
+                           -1, &s, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    if (sqlite3_step(s) == SQLITE_ROW) n = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    return n;
+}
+
+/* A version-3 database (as the previous release left it) loses the three indexes no query
+ * reads when it is opened, and keeps its rows. */
+static void test_migration_4_drops_unread_indexes(void **state)
+{
+    (void)state;
+    struct store *st = open_db("m4.db");
+    struct store_event ev = { .source = "shopify", .topic = "t", .dedupe_key = "k",
+                              .event_id = "e", .headers = "{}", .body = "{}", .body_len = 2 };
+    int inserted = 0;
+    assert_int_equal(store_event_insert(st, &ev, &inserted), 0);
+    store_close(st);
+    char path[300];
+    snprintf(path, sizeof path, "%s/m4.db", dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+        "CREATE INDEX jobs_ready ON jobs(state, priority, next_at, id);"
+        "CREATE INDEX jobs_entity ON jobs(entity_key, id);"
+        "CREATE INDEX events_event_id ON events(event_id, topic);"
+        "PRAGMA user_version=3", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    st = open_db("m4.db");
+    assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
+    assert_int_equal(store_event_count(st), 1);
+    store_close(st);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(index_count(db, "jobs_ready"), 0);
+    assert_int_equal(index_count(db, "jobs_entity"), 0);
+    assert_int_equal(index_count(db, "events_event_id"), 0);
+    assert_int_equal(index_count(db, "jobs_pending_entity"), 1);
+    sqlite3_close(db);
+}
+
 static void test_locked_is_a_clear_error(void **state)
 {
     (void)state;
@@ -349,6 +395,7 @@ int main(void)
         cmocka_unit_test(test_unwritable_is_a_clear_error),
         cmocka_unit_test(test_locked_is_a_clear_error),
         cmocka_unit_test(test_busy_wait_ends_at_release),
+        cmocka_unit_test(test_migration_4_drops_unread_indexes),
         cmocka_unit_test(test_checkpointer_idles),
         cmocka_unit_test(test_newer_schema_refused),
         cmocka_unit_test(test_checkpointer_bounds_the_log),
