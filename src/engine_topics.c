@@ -61,49 +61,38 @@ static const struct topic_rule *find_rule(const char *topic)
 enum peek_type { PV_NONE, PV_INT, PV_STRING, PV_OTHER };
 
 #define PEEK_MAX 8
-#define PEEK_KEY 64
 
 struct peek_field {
     const char *path;            /* "id", "customer.id": at most one dot */
     enum peek_type type;
     char text[256];              /* the string, or the integer's digits */
+    size_t alen;                 /* the path split once: a = path[0..alen), b after the dot */
+    const char *b;               /* NULL for a top-level path */
+    size_t blen;
 };
 
+/* Keys are matched when they are read, not per value: each key at depth 1 or 2 costs a length
+ * compare per wanted path, and the members of objects no path goes into cost nothing. */
 struct peek {
     struct peek_field *f;
     size_t n;
     int depth;                   /* containers open; 1 = inside the root */
     int is_map[3];               /* is_map[d]: the container at depth d is an object */
-    char key[3][PEEK_KEY];       /* key[d]: the current key in the object at depth d */
-    int key_long[3];             /* that key was longer than PEEK_KEY: matches nothing */
+    int match[3];                /* match[d]: field the current key at depth d names, or -1 */
+    int into;                    /* the current depth-1 key is the parent of some path */
+    int parent_ok;               /* the object at depth 2 is such a parent */
+    const unsigned char *key1;   /* that depth-1 key (valid until the next depth-1 key) */
+    size_t key1len;
+    char key1buf[64];            /* yajl's key buffer is reused: the parent key is copied */
     int not_object;
 };
-
-/* Whether path is "<a>" (b NULL) or "<a>.<b>", compared in place: this runs for every value
- * near the top of every delivery. */
-static int path_is(const char *path, const char *a, const char *b)
-{
-    size_t n = strlen(a);
-    if (strncmp(path, a, n) != 0) return 0;
-    if (!b) return path[n] == '\0';
-    return path[n] == '.' && strcmp(path + n + 1, b) == 0;
-}
 
 /* The field whose path names the value about to be read at the current depth, or NULL. */
 static struct peek_field *peek_slot(struct peek *p)
 {
-    const char *a, *b = NULL;
-    if (p->depth == 1 && p->is_map[1] && !p->key_long[1]) {
-        a = p->key[1];
-    } else if (p->depth == 2 && p->is_map[1] && p->is_map[2] && !p->key_long[1] &&
-               !p->key_long[2]) {
-        a = p->key[1];
-        b = p->key[2];
-    } else {
-        return NULL;
-    }
-    for (size_t i = 0; i < p->n; i++)
-        if (path_is(p->f[i].path, a, b)) return &p->f[i];
+    if (p->depth == 1 && p->is_map[1] && p->match[1] >= 0) return &p->f[p->match[1]];
+    if (p->depth == 2 && p->is_map[2] && p->parent_ok && p->match[2] >= 0)
+        return &p->f[p->match[2]];
     return NULL;
 }
 
@@ -160,8 +149,8 @@ static int peek_open(void *ctx, int map)
     p->depth++;
     if (p->depth < 3) {
         p->is_map[p->depth] = map;
-        p->key[p->depth][0] = '\0';
-        p->key_long[p->depth] = 0;
+        p->match[p->depth] = -1;
+        if (p->depth == 2) p->parent_ok = map && p->is_map[1] && p->into;
     }
     return 1;
 }
@@ -179,11 +168,32 @@ static int peek_close(void *ctx)
 static int peek_key(void *ctx, const unsigned char *s, size_t len)
 {
     struct peek *p = ctx;
-    if (p->depth < 3) {
-        p->key_long[p->depth] = len >= PEEK_KEY || memchr(s, '\0', len) != NULL;
-        if (!p->key_long[p->depth]) {
-            memcpy(p->key[p->depth], s, len);
-            p->key[p->depth][len] = '\0';
+    if (p->depth == 1) {
+        p->match[1] = -1;
+        p->into = 0;
+        for (size_t i = 0; i < p->n; i++) {
+            const struct peek_field *f = &p->f[i];
+            if (f->alen != len || memcmp(f->path, s, len) != 0) continue;
+            if (!f->b) p->match[1] = (int)i;
+            else p->into = 1;
+        }
+        if (p->into) {
+            /* yajl may hand keys from a buffer it reuses; parent keys are short. */
+            if (len > sizeof p->key1buf) {
+                p->into = 0;
+            } else {
+                memcpy(p->key1buf, s, len);
+                p->key1 = (const unsigned char *)p->key1buf;
+                p->key1len = len;
+            }
+        }
+    } else if (p->depth == 2 && p->parent_ok) {
+        p->match[2] = -1;
+        for (size_t i = 0; i < p->n; i++) {
+            const struct peek_field *f = &p->f[i];
+            if (f->b && f->blen == len && memcmp(f->b, s, len) == 0 && f->alen == p->key1len &&
+                memcmp(f->path, p->key1, p->key1len) == 0)
+                p->match[2] = (int)i;
         }
     }
     return 1;
@@ -206,7 +216,13 @@ static int peek_fields(const char *body, size_t len, struct peek_field *f, size_
                        char *err, size_t errlen)
 {
     struct peek p = { .f = f, .n = n };
-    for (size_t i = 0; i < n; i++) f[i].type = PV_NONE;
+    for (size_t i = 0; i < n; i++) {
+        const char *dot = strchr(f[i].path, '.');
+        f[i].type = PV_NONE;
+        f[i].alen = dot ? (size_t)(dot - f[i].path) : strlen(f[i].path);
+        f[i].b = dot ? dot + 1 : NULL;
+        f[i].blen = dot ? strlen(dot + 1) : 0;
+    }
     yajl_handle h = yajl_alloc(&peek_callbacks, NULL, &p);
     if (!h) {
         snprintf(err, errlen, "out of memory");
