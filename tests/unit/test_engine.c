@@ -624,6 +624,23 @@ static void test_classify(void **state)
     assert_int_equal(engine_topics_classify(7, "orders/create", "{\"id\":1} x", 10, &c, err,
                                             sizeof err), -1);
     assert_non_null(strstr(err, "not valid JSON"));
+    /* Nesting as deep as a 1 MiB body allows: read without recursion, closed or not. */
+    size_t depth = 200000, len = 0;
+    char *deep = malloc(2 * depth + 32);
+    assert_non_null(deep);
+    len += (size_t)sprintf(deep, "{\"x\":");
+    memset(deep + len, '[', depth);
+    len += depth;
+    memset(deep + len, ']', depth);
+    len += depth;
+    len += (size_t)sprintf(deep + len, ",\"id\":5}");
+    assert_int_equal(engine_topics_classify(7, "products/update", deep, len, &c, err, sizeof err), 0);
+    assert_string_equal(c.entity, "shopify:product:5");
+    engine_topics_free(&c);
+    assert_int_equal(engine_topics_classify(7, "products/update", deep, 6 + depth, &c, err,
+                                            sizeof err), -1);
+    assert_non_null(strstr(err, "not valid JSON"));
+    free(deep);
     const char *upd = "{\"id\":1,\"updated_at\":\"2025-01-01T00:00:00-05:00\"}";
     assert_int_equal(engine_topics_classify(7, "orders/updated", upd, strlen(upd), &c, err,
                                             sizeof err), 0);
