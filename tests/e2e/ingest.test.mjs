@@ -260,6 +260,12 @@ test('kill -9 after a burst: every acknowledged delivery is stored exactly once'
   const { signal } = await s.exited;
   assert.equal(signal, 'SIGKILL');
   assert.ok(acked.length >= N * 0.8, `acked ${acked.length}`);
+  // Each delivery was committed with its job: the crash left no event without one (read
+  // before the restart, which would job leftovers).
+  const orphans = sql(s.db, `SELECT count(*) AS n FROM events e
+                             WHERE NOT EXISTS (SELECT 1 FROM jobs j WHERE j.event_id = e.id)`);
+  assert.equal(orphans[0].n, 0);
+  assert.equal(sql(s.db, 'SELECT count(*) AS n FROM jobs')[0].n, eventCount(s.db));
 
   const s2 = await startTracked({ db: s.db, dir: s.dir });
   try {
