@@ -108,7 +108,7 @@ static int ingest_batch(struct engine *eng)
     uint64_t dead_total = 0;
     for (size_t i = 0; i < n; i++) {
         int dead = 0;
-        if (engine_job_for_event(eng->st, &evs[i], &dead)) {
+        if (engine_job_for_event(eng->st, &evs[i], NULL, &dead)) {
             store_rollback(eng->st);
             log_error("cannot create jobs", "error", store_errmsg(eng->st));
             goto cleanup;

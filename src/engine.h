@@ -167,18 +167,44 @@ struct engine_topic_class {
 };
 /* Classifies an event by topic and JSON body (parsed with exact int64 ids). Returns 0, or -1
  * with the reason in err when the body cannot be used: the job is then dead-lettered. */
+/* Classification in two steps, for a caller that reads the body before the event has an id
+ * (the webhook receiver, off its writer thread): the peek parses the body for the ids the
+ * topic's job needs; classify_peeked builds the class (and messages) with the id. */
+#define ENGINE_PEEK_MAX 5
+struct engine_peek_field {
+    const char *path;            /* "id", "customer.id": at most one dot */
+    int type;                    /* internal: none, integer, string, other */
+    char text[256];              /* the string, or the integer's digits */
+    size_t alen;                 /* the path split once: a = path[0..alen), b after the dot */
+    const char *b;               /* NULL for a top-level path */
+    size_t blen;
+};
+struct engine_peek {
+    int rc;                      /* 0, or -1: the body cannot be used (why says so) */
+    char why[200];
+    size_t n;
+    struct engine_peek_field f[ENGINE_PEEK_MAX];
+};
+void engine_topics_peek(const char *topic, const char *body, size_t body_len,
+                        struct engine_peek *pk);
+int engine_topics_classify_peeked(int64_t event_id, const char *topic,
+                                  const struct engine_peek *pk, struct engine_topic_class *out,
+                                  char *err, size_t errlen);
+/* Both steps at once. */
 int engine_topics_classify(int64_t event_id, const char *topic, const char *body,
                            size_t body_len, struct engine_topic_class *out, char *err,
                            size_t errlen);
 void engine_topics_free(struct engine_topic_class *c);
 
 /* Creates the job of a stored event (queued, or dead with the reason when its body cannot be
- * used; *dead tells which) and notes a Shopify order for the catch-up poller. Called in the
+ * used; *dead tells which), from pk when the body was peeked already (else NULL) and notes a Shopify order for the catch-up poller. Called in the
  * transaction that stored the event, so an event never exists without its job. 0 or -1. */
-int engine_job_for_event(struct store *st, const struct store_event *ev, int *dead);
+int engine_job_for_event(struct store *st, const struct store_event *ev,
+                         const struct engine_peek *pk, int *dead);
 /* store_event_insert and, when the event is new, its job, in one transaction (nested in the
  * caller's, if any). Every producer of events stores them this way: the webhook writer thread,
  * pollers, schedules, rule emits. *dead (may be NULL) as above. 0 or -1. */
-int engine_event_store(struct store *st, struct store_event *ev, int *inserted, int *dead);
+int engine_event_store(struct store *st, struct store_event *ev, const struct engine_peek *pk,
+                       int *inserted, int *dead);
 
 #endif

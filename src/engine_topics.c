@@ -60,21 +60,10 @@ static const struct topic_rule *find_rule(const char *topic)
 
 enum peek_type { PV_NONE, PV_INT, PV_STRING, PV_OTHER };
 
-#define PEEK_MAX 8
-
-struct peek_field {
-    const char *path;            /* "id", "customer.id": at most one dot */
-    enum peek_type type;
-    char text[256];              /* the string, or the integer's digits */
-    size_t alen;                 /* the path split once: a = path[0..alen), b after the dot */
-    const char *b;               /* NULL for a top-level path */
-    size_t blen;
-};
-
 /* Keys are matched when they are read, not per value: each key at depth 1 or 2 costs a length
  * compare per wanted path, and the members of objects no path goes into cost nothing. */
 struct peek {
-    struct peek_field *f;
+    struct engine_peek_field *f;
     size_t n;
     int depth;                   /* containers open; 1 = inside the root */
     int is_map[3];               /* is_map[d]: the container at depth d is an object */
@@ -88,7 +77,7 @@ struct peek {
 };
 
 /* The field whose path names the value about to be read at the current depth, or NULL. */
-static struct peek_field *peek_slot(struct peek *p)
+static struct engine_peek_field *peek_slot(struct peek *p)
 {
     if (p->depth == 1 && p->is_map[1] && p->match[1] >= 0) return &p->f[p->match[1]];
     if (p->depth == 2 && p->is_map[2] && p->parent_ok && p->match[2] >= 0)
@@ -105,7 +94,7 @@ static int peek_other(void *ctx)
         p->not_object = 1;
         return 0;                /* cancels the parse: the body is not an object */
     }
-    struct peek_field *f = peek_slot(p);
+    struct engine_peek_field *f = peek_slot(p);
     if (f) f->type = PV_OTHER;
     return 1;
 }
@@ -113,7 +102,7 @@ static int peek_other(void *ctx)
 static int peek_text(struct peek *p, enum peek_type t, const char *s, size_t len)
 {
     if (p->depth == 0) return peek_other(p);
-    struct peek_field *f = peek_slot(p);
+    struct engine_peek_field *f = peek_slot(p);
     if (!f) return 1;
     if (len >= sizeof f->text || memchr(s, '\0', len)) {
         f->type = PV_OTHER;
@@ -172,7 +161,7 @@ static int peek_key(void *ctx, const unsigned char *s, size_t len)
         p->match[1] = -1;
         p->into = 0;
         for (size_t i = 0; i < p->n; i++) {
-            const struct peek_field *f = &p->f[i];
+            const struct engine_peek_field *f = &p->f[i];
             if (f->alen != len || memcmp(f->path, s, len) != 0) continue;
             if (!f->b) p->match[1] = (int)i;
             else p->into = 1;
@@ -190,7 +179,7 @@ static int peek_key(void *ctx, const unsigned char *s, size_t len)
     } else if (p->depth == 2 && p->parent_ok) {
         p->match[2] = -1;
         for (size_t i = 0; i < p->n; i++) {
-            const struct peek_field *f = &p->f[i];
+            const struct engine_peek_field *f = &p->f[i];
             if (f->b && f->blen == len && memcmp(f->b, s, len) == 0 && f->alen == p->key1len &&
                 memcmp(f->path, p->key1, p->key1len) == 0)
                 p->match[2] = (int)i;
@@ -212,7 +201,7 @@ static const yajl_callbacks peek_callbacks = {
 };
 
 /* Fills f[0..n) from body. Returns 0, or -1 with the reason (invalid JSON, not an object). */
-static int peek_fields(const char *body, size_t len, struct peek_field *f, size_t n,
+static int peek_fields(const char *body, size_t len, struct engine_peek_field *f, size_t n,
                        char *err, size_t errlen)
 {
     struct peek p = { .f = f, .n = n };
@@ -246,7 +235,7 @@ static int peek_fields(const char *body, size_t len, struct peek_field *f, size_
     return rc;
 }
 
-static struct peek_field *field_at(struct peek_field *f, size_t n, const char *path)
+static struct engine_peek_field *field_at(struct engine_peek_field *f, size_t n, const char *path)
 {
     for (size_t i = 0; i < n; i++)
         if (strcmp(f[i].path, path) == 0) return &f[i];
@@ -254,7 +243,7 @@ static struct peek_field *field_at(struct peek_field *f, size_t n, const char *p
 }
 
 /* An id as text: an integer's digits exactly, a non-empty string as it is. */
-static int id_text(const struct peek_field *v, char *out, size_t len)
+static int id_text(const struct engine_peek_field *v, char *out, size_t len)
 {
     if (!v || (v->type != PV_INT && v->type != PV_STRING) || !v->text[0] ||
         strlen(v->text) >= len)
@@ -263,7 +252,7 @@ static int id_text(const struct peek_field *v, char *out, size_t len)
     return 0;
 }
 
-static int field_text(struct peek_field *f, size_t n, const char *topic, const char *field,
+static int field_text(struct engine_peek_field *f, size_t n, const char *topic, const char *field,
                       char *out, size_t len, char *err, size_t errlen)
 {
     if (id_text(field_at(f, n, field), out, len) == 0) return 0;
@@ -273,10 +262,10 @@ static int field_text(struct peek_field *f, size_t n, const char *topic, const c
 
 /* Events without a table row (rule-emitted topics, Shopify topics not listed): the body's
  * "entity", else <resource>:<id>, else the event alone (no ordering constraint). */
-static char *fallback_entity(struct peek_field *f, size_t n, const char *topic, int64_t event_id)
+static char *fallback_entity(struct engine_peek_field *f, size_t n, const char *topic, int64_t event_id)
 {
     char id[128], buf[320];
-    struct peek_field *ent = field_at(f, n, "entity");
+    struct engine_peek_field *ent = field_at(f, n, "entity");
     if (ent && ent->type == PV_STRING && ent->text[0]) return strdup(ent->text);
     if (id_text(field_at(f, n, "id"), id, sizeof id) == 0) {
         /* By resource ("products"), not topic: creates and updates of one record stay in
@@ -292,14 +281,14 @@ static char *fallback_entity(struct peek_field *f, size_t n, const char *topic, 
  * both find no outlet and both create one (seen in a flash sale). The customer id, else the
  * e-mail of a guest checkout; an order with neither keeps its order key. A buyer's orders/create
  * and orders/updated share the key, so per-order ordering is kept too. */
-static void buyer_key(struct peek_field *f, size_t n, char *key, size_t len)
+static void buyer_key(struct engine_peek_field *f, size_t n, char *key, size_t len)
 {
     char id[128];
     if (id_text(field_at(f, n, "customer.id"), id, sizeof id) == 0) {
         snprintf(key, len, "shopify:buyer:%s", id);
         return;
     }
-    struct peek_field *em = field_at(f, n, "email");
+    struct engine_peek_field *em = field_at(f, n, "email");
     const char *email = em && em->type == PV_STRING ? em->text : NULL;
     if (email && *email && strlen(email) < 200) {
         int k = snprintf(key, len, "shopify:buyer:");
@@ -317,13 +306,45 @@ void engine_topics_free(struct engine_topic_class *c)
     memset(c, 0, sizeof *c);
 }
 
-int engine_topics_classify(int64_t event_id, const char *topic, const char *body,
-                           size_t body_len, struct engine_topic_class *out, char *err,
-                           size_t errlen)
+/* The paths a topic's job needs; returns how many (0 for schedules, which need none). */
+static size_t wanted_paths(const struct topic_rule *r, const char *topic,
+                           struct engine_peek_field *f)
 {
-    struct peek_field f[PEEK_MAX];
     size_t n = 0;
-    char id[128], id2[128], key[400], why[256];
+    if (r && r->kind && strcmp(r->kind, "schedule") == 0) return 0;
+    if (!r || !r->kind) {
+        f[n++].path = "entity";
+        f[n++].path = "id";
+    } else {
+        f[n++].path = r->field;
+        if (r->field2) f[n++].path = r->field2;
+        if (topic && strncmp(topic, "orders/", 7) == 0) {
+            f[n++].path = "customer.id";
+            f[n++].path = "email";
+            f[n++].path = "updated_at";
+        }
+    }
+    return n;
+}
+
+void engine_topics_peek(const char *topic, const char *body, size_t body_len,
+                        struct engine_peek *pk)
+{
+    const struct topic_rule *r = find_rule(topic ? topic : "");
+    pk->why[0] = '\0';
+    pk->n = wanted_paths(r, topic, pk->f);
+    pk->rc = pk->n ? peek_fields(body ? body : "", body ? body_len : 0, pk->f, pk->n, pk->why,
+                                 sizeof pk->why)
+                   : 0;
+}
+
+int engine_topics_classify_peeked(int64_t event_id, const char *topic,
+                                  const struct engine_peek *pk, struct engine_topic_class *out,
+                                  char *err, size_t errlen)
+{
+    struct engine_peek_field *f = (struct engine_peek_field *)pk->f; /* read only below */
+    size_t n = pk->n;
+    char id[128], id2[128], key[400];
     int rc = -1;
     memset(out, 0, sizeof *out);
     if (errlen) err[0] = '\0';
@@ -336,20 +357,8 @@ int engine_topics_classify(int64_t event_id, const char *topic, const char *body
         return out->entity ? 0 : -1;
     }
     int orders = topic && strncmp(topic, "orders/", 7) == 0;
-    if (!r || !r->kind) {
-        f[n++].path = "entity";
-        f[n++].path = "id";
-    } else {
-        f[n++].path = r->field;
-        if (r->field2) f[n++].path = r->field2;
-        if (orders) {
-            f[n++].path = "customer.id";
-            f[n++].path = "email";
-            f[n++].path = "updated_at";
-        }
-    }
-    if (peek_fields(body ? body : "", body ? body_len : 0, f, n, why, sizeof why)) {
-        snprintf(err, errlen, "event %" PRId64 " (%s): %s", event_id, topic, why);
+    if (pk->rc) {
+        snprintf(err, errlen, "event %" PRId64 " (%s): %s", event_id, topic, pk->why);
         return -1;
     }
     if (!r || !r->kind) {
@@ -364,7 +373,7 @@ int engine_topics_classify(int64_t event_id, const char *topic, const char *body
         }
         if (orders) buyer_key(f, n, key, sizeof key);
         out->entity = strdup(key);
-        struct peek_field *u = field_at(f, n, "updated_at");
+        struct engine_peek_field *u = field_at(f, n, "updated_at");
         if (orders && strcmp(r->field, "id") == 0 && u && u->type == PV_STRING) {
             out->order_id = strdup(id);
             out->order_updated_at = strdup(u->text);
@@ -375,7 +384,17 @@ int engine_topics_classify(int64_t event_id, const char *topic, const char *body
     return rc;
 }
 
-int engine_job_for_event(struct store *st, const struct store_event *ev, int *dead)
+int engine_topics_classify(int64_t event_id, const char *topic, const char *body,
+                           size_t body_len, struct engine_topic_class *out, char *err,
+                           size_t errlen)
+{
+    struct engine_peek pk;
+    engine_topics_peek(topic, body, body_len, &pk);
+    return engine_topics_classify_peeked(event_id, topic, &pk, out, err, errlen);
+}
+
+int engine_job_for_event(struct store *st, const struct store_event *ev,
+                         const struct engine_peek *pk, int *dead)
 {
     struct engine_topic_class c;
     char err[512];
@@ -384,8 +403,10 @@ int engine_job_for_event(struct store *st, const struct store_event *ev, int *de
     job.event_id = ev->id;
     job.topic = (char *)ev->topic;
     *dead = 0;
-    if (engine_topics_classify(ev->id, ev->topic, ev->body, ev->body_len, &c, err,
-                               sizeof err) == 0) {
+    int rc = pk ? engine_topics_classify_peeked(ev->id, ev->topic, pk, &c, err, sizeof err)
+                : engine_topics_classify(ev->id, ev->topic, ev->body, ev->body_len, &c, err,
+                                         sizeof err);
+    if (rc == 0) {
         job.state = STORE_JOB_QUEUED;
         job.entity_key = c.entity;
         job.priority = c.priority;
@@ -403,21 +424,19 @@ int engine_job_for_event(struct store *st, const struct store_event *ev, int *de
         log_warn("event cannot be processed: dead-lettered", "event_id", eid + 6, "topic",
                  ev->topic, "error", err);
         *dead = 1;
-        int rc = store_job_insert(st, &job);
-        engine_topics_free(&c);
-        return rc;
     }
-    int rc = store_job_insert(st, &job);
+    rc = store_job_insert(st, &job);
     engine_topics_free(&c);
     return rc;
 }
 
-int engine_event_store(struct store *st, struct store_event *ev, int *inserted, int *dead)
+int engine_event_store(struct store *st, struct store_event *ev, const struct engine_peek *pk,
+                       int *inserted, int *dead)
 {
     int d = 0;
     if (dead) *dead = 0;
     if (store_begin(st)) return -1;
-    if (store_event_insert(st, ev, inserted) || (*inserted && engine_job_for_event(st, ev, &d))) {
+    if (store_event_insert(st, ev, inserted) || (*inserted && engine_job_for_event(st, ev, pk, &d))) {
         store_rollback(st);
         return -1;
     }

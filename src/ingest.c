@@ -37,6 +37,9 @@ struct ingest_item {
     struct evhttp_request *req;  /* loop thread only */
     struct store_event ev;       /* strings point into data: the writer reads nothing else */
     int result;                  /* INGEST_*, set by the writer */
+    struct engine_peek peek;     /* the job's ids, read from the body on the loop thread: the
+                                  * writer's batch is the commit cycle every delivery waits
+                                  * for, the loop has time to spare */
     char *headers_json;
     char data[];                 /* copies of the header values and the body */
 };
@@ -199,7 +202,8 @@ char *ingest_headers_json(const struct evkeyvalq *h)
     return b.p;
 }
 
-int ingest_commit_batch(struct store *st, struct store_event **evs, int *results, size_t n,
+int ingest_commit_batch(struct store *st, struct store_event **evs,
+                        const struct engine_peek *const *peeks, int *results, size_t n,
                         char *err, size_t errlen)
 {
     size_t i;
@@ -209,7 +213,7 @@ int ingest_commit_batch(struct store *st, struct store_event **evs, int *results
         int inserted = 0, dead = 0;
         /* The event's job in the same commit: the loop thread never re-reads or parses what
          * it acknowledged, and never contends with this thread for the write lock to job it. */
-        if (engine_event_store(st, evs[i], &inserted, &dead)) {
+        if (engine_event_store(st, evs[i], peeks ? peeks[i] : NULL, &inserted, &dead)) {
             store_rollback(st);
             goto fail;
         }
@@ -331,19 +335,24 @@ static void *writer_main(void *arg)
         if (!items) break;   /* quit, nothing left */
 
         struct store_event **evs = malloc(n * sizeof *evs);
+        const struct engine_peek **peeks = malloc(n * sizeof *peeks);
         int *results = calloc(n, sizeof *results);
         char err[512] = "out of memory";
         int rc = -1;
         double t0 = now_seconds();
         struct ingest_item *it = items;
-        if (evs && results) {
-            for (size_t i = 0; i < n; i++, it = it->next) evs[i] = &it->ev;
-            rc = ingest_commit_batch(w->store, evs, results, n, err, sizeof err);
+        if (evs && peeks && results) {
+            for (size_t i = 0; i < n; i++, it = it->next) {
+                evs[i] = &it->ev;
+                peeks[i] = &it->peek;
+            }
+            rc = ingest_commit_batch(w->store, evs, peeks, results, n, err, sizeof err);
         }
         double seconds = now_seconds() - t0;
         it = items;
         for (size_t i = 0; i < n; i++, it = it->next) it->result = results ? results[i] : 0;
         free(evs);
+        free(peeks);
         free(results);
 
         pthread_mutex_lock(&w->mu);
@@ -523,6 +532,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     v = (struct verdict){ R_STORE, 503, "out of memory, retry later" };
     it = item_new(&d, body, len, evhttp_request_get_input_headers(req));
     if (!it) goto refuse;
+    engine_topics_peek(it->ev.topic, it->ev.body, it->ev.body_len, &it->peek);
     it->req = req;
     *in->tail = it;
     in->tail = &it->next;

@@ -103,7 +103,10 @@ enum { INGEST_FAILED = 0, INGEST_STORED = 1, INGEST_DUPLICATE = 2, INGEST_STORED
 /* Inserts evs[0..n) and their jobs (engine_event_store) in one transaction; results[i] says
  * what became of each. Returns 0 when the transaction committed, else -1 with every result
  * INGEST_FAILED and the reason in err. */
-int ingest_commit_batch(struct store *st, struct store_event **evs, int *results, size_t n,
+struct engine_peek;
+/* peeks[i] (or peeks NULL): evs[i]'s body read ahead with engine_topics_peek. */
+int ingest_commit_batch(struct store *st, struct store_event **evs,
+                        const struct engine_peek *const *peeks, int *results, size_t n,
                         char *err, size_t errlen);
 
 #endif

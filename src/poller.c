@@ -156,7 +156,7 @@ static int emit(struct cycle *c, const char *source, const char *topic, const ch
     struct store_event ev = { .source = source, .topic = topic, .dedupe_key = dedupe,
                               .body = text, .body_len = text ? strlen(text) : 0 };
     int inserted = 0;
-    int rc = text ? engine_event_store(c->p->st, &ev, &inserted, NULL) : -1;
+    int rc = text ? engine_event_store(c->p->st, &ev, NULL, &inserted, NULL) : -1;
     if (rc == 0 && inserted) {
         c->events++;
         log_info("change detected", "topic", topic, "key", dedupe);

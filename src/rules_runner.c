@@ -67,7 +67,7 @@ static void on_emit(void *ud, const char *topic, const char *payload)
     struct store_event ev = { .source = "rule", .topic = topic, .dedupe_key = key,
                               .body = payload, .body_len = strlen(payload) };
     int inserted;
-    if (engine_event_store(x->rr->store, &ev, &inserted, NULL))
+    if (engine_event_store(x->rr->store, &ev, NULL, &inserted, NULL))
         log_error("ez.emit: cannot store event", "topic", topic, "error",
                   store_errmsg(x->rr->store));
     else if (inserted && x->rr->on_emit) x->rr->on_emit(x->rr->emit_ud);

@@ -294,7 +294,7 @@ static int fire(struct scheduler *s, struct schedule *it, int64_t at, int catch_
     struct store_event ev = { .source = "schedule", .topic = topic, .dedupe_key = key,
                               .body = text, .body_len = text ? strlen(text) : 0 };
     if (!text || store_begin(s->st)) goto cleanup;
-    if (engine_event_store(s->st, &ev, &inserted, NULL) ||
+    if (engine_event_store(s->st, &ev, NULL, &inserted, NULL) ||
         store_kv_put(s->st, "scheduler", it->name, last)) {
         store_rollback(s->st);
         goto cleanup;
