@@ -171,6 +171,9 @@ struct fake_remote {
     int sync;                    /* answer inside send() */
     int hang;                    /* accept and never answer */
     int ncalls, pending;
+    /* optional: runs inside send() with the call's number (from 0), before any answer */
+    void (*on_call)(struct fake_remote *fm, int n, void *ud);
+    void *on_call_ud;
     char paths[FAKE_MAX][160];
     char keys[FAKE_MAX][48];
     char bodies[FAKE_MAX][512];
@@ -204,6 +207,7 @@ static inline int fake_send(void *ud, const struct engine_io *io, int priority, 
 {
     struct fake_remote *fm = ud;
     int n = fm->ncalls++;
+    if (fm->on_call) fm->on_call(fm, n, fm->on_call_ud);
     if (n < FAKE_MAX) {
         snprintf(fm->paths[n], sizeof fm->paths[0], "%s", io->path ? io->path : "");
         snprintf(fm->keys[n], sizeof fm->keys[0], "%s", idem_key ? idem_key : "");
