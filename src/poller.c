@@ -488,16 +488,9 @@ static void request_shopify(struct cycle *c)
 
 int poller_shopify_seen(struct store *st, const char *order_id, const char *updated_at)
 {
-    int64_t ms, old = 0;
-    char *was = NULL, v[24];
+    int64_t ms;
     if (poller_time_parse(updated_at, &ms)) return 0; /* nothing comparable: ignore */
-    int rc = store_snapshot_get(st, "shopify.order", order_id, &was);
-    if (rc < 0) return -1;
-    if (was) old = strtoll(was, NULL, 10);
-    free(was);
-    if (rc == 0 && old >= ms) return 0;
-    snprintf(v, sizeof v, "%" PRId64, ms);
-    return store_snapshot_put(st, "shopify.order", order_id, v);
+    return store_snapshot_raise(st, "shopify.order", order_id, ms);
 }
 
 static int catchup_node(struct cycle *c, json_t *node)

@@ -94,6 +94,9 @@ int store_audit_add(struct store *st, int64_t job_id, const char *entity, const 
 /* ---- snapshots: last known remote state, for poll diffs ---- */
 int store_snapshot_get(struct store *st, const char *kind, const char *id, char **data);
 int store_snapshot_put(struct store *st, const char *kind, const char *id, const char *data);
+/* Stores value (as decimal text) unless the snapshot already holds a larger integer: one
+ * statement where a read and a write would be two (it runs for every order delivery). */
+int store_snapshot_raise(struct store *st, const char *kind, const char *id, int64_t value);
 
 int64_t store_now_ms(void);
 

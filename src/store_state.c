@@ -2,6 +2,7 @@
  * state) and audit (per-record history). */
 #include "store_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 static int step_done(struct store *st, sqlite3_stmt *s, const char *what)
@@ -129,6 +130,23 @@ int store_snapshot_get(struct store *st, const char *kind, const char *id, char 
     store_bind_text(s, 1, kind);
     store_bind_text(s, 2, id);
     return one_text(st, s, data, "reading snapshot");
+}
+
+int store_snapshot_raise(struct store *st, const char *kind, const char *id, int64_t value)
+{
+    char text[24];
+    sqlite3_stmt *s = store_stmt(st,
+        "INSERT INTO snapshots (kind, id, data, updated_at) VALUES (?,?,?,?)"
+        " ON CONFLICT(kind, id) DO UPDATE SET data = excluded.data,"
+        " updated_at = excluded.updated_at"
+        " WHERE CAST(snapshots.data AS INTEGER) < CAST(excluded.data AS INTEGER)");
+    if (!s) return -1;
+    snprintf(text, sizeof text, "%lld", (long long)value);
+    store_bind_text(s, 1, kind);
+    store_bind_text(s, 2, id);
+    store_bind_text(s, 3, text);
+    sqlite3_bind_int64(s, 4, store_now_ms());
+    return step_done(st, s, "writing snapshot");
 }
 
 int store_snapshot_put(struct store *st, const char *kind, const char *id, const char *data)

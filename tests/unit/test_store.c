@@ -269,6 +269,28 @@ static void test_migration_4_drops_unread_indexes(void **state)
     sqlite3_close(db);
 }
 
+/* The catch-up poller's "seen" times only move forward, whatever order deliveries come in. */
+static void test_snapshot_raise(void **state)
+{
+    (void)state;
+    struct store *st = open_db("raise.db");
+    char *v = NULL;
+    assert_int_equal(store_snapshot_raise(st, "k", "1", 1735743600000), 0);
+    assert_int_equal(store_snapshot_get(st, "k", "1", &v), 0);
+    assert_string_equal(v, "1735743600000");
+    free(v);
+    assert_int_equal(store_snapshot_raise(st, "k", "1", 999), 0);          /* older: kept */
+    assert_int_equal(store_snapshot_get(st, "k", "1", &v), 0);
+    assert_string_equal(v, "1735743600000");
+    free(v);
+    assert_int_equal(store_snapshot_raise(st, "k", "1", 1735743600001), 0); /* newer: raised */
+    assert_int_equal(store_snapshot_get(st, "k", "1", &v), 0);
+    assert_string_equal(v, "1735743600001");
+    free(v);
+    assert_int_equal(store_snapshot_get(st, "k", "2", &v), STORE_NOTFOUND);
+    store_close(st);
+}
+
 static void test_locked_is_a_clear_error(void **state)
 {
     (void)state;
@@ -395,6 +417,7 @@ int main(void)
         cmocka_unit_test(test_unwritable_is_a_clear_error),
         cmocka_unit_test(test_locked_is_a_clear_error),
         cmocka_unit_test(test_busy_wait_ends_at_release),
+        cmocka_unit_test(test_snapshot_raise),
         cmocka_unit_test(test_migration_4_drops_unread_indexes),
         cmocka_unit_test(test_checkpointer_idles),
         cmocka_unit_test(test_newer_schema_refused),
