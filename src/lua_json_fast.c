@@ -360,14 +360,19 @@ static int dec_object(struct dec *d, int depth)
             skip_ws(d);
         }
     }
+    /* made above the members and moved down over them at the end: inserting it below them
+     * shifted all 2n slots (a rotation per object) */
     lua_createtable(L, 0, n);
-    lua_insert(L, base + 1);
+    int t = base + 2 * n + 1;
     for (int i = 0; i < n; i++) { /* in order: a repeated key, the last one wins, as in jansson */
+        lua_pushvalue(L, base + 1 + 2 * i);
         lua_pushvalue(L, base + 2 + 2 * i);
-        lua_pushvalue(L, base + 3 + 2 * i);
-        lua_rawset(L, base + 1);
+        lua_rawset(L, t);
     }
-    lua_settop(L, base + 1);
+    if (n > 0) {
+        lua_replace(L, base + 1);
+        lua_settop(L, base + 1);
+    }
     return 0;
 }
 
