@@ -25,10 +25,29 @@
  * messages, and refusing something unusual (a number of more than 63 characters) is only slower,
  * never different. It allocates no C memory: a Lua error (the memory cap) cannot leak. */
 
+/* Short strings through a per-state cache. Lua interns every short string: pushing one hashes
+ * all its bytes and walks the state's string table, ~200 instructions a string and the largest
+ * single cost of decoding an order payload (~800 strings). The same keys and many values
+ * ("amount", "currency_code", "CAD") come back in every document, so the decoder remembers the
+ * last string per slot of a small direct-mapped cache: a hit compares at most SCACHE_MAXLEN
+ * bytes and pushes the string from the cache's table. It is the very string Lua would have
+ * interned, so no decoded value changes. The cache lives in the registry (a userdata whose user
+ * value is the table of strings), so it is per state and freed with it; ~60 KB at most. */
+#define SCACHE_SLOTS 1024          /* a power of two */
+#define SCACHE_MAXLEN 24
+struct scache {
+    unsigned char len[SCACHE_SLOTS];   /* 0: an empty slot (the empty string is not cached) */
+    unsigned char bytes[SCACHE_SLOTS][SCACHE_MAXLEN];
+};
+
+static const char scache_key = 0;
+
 struct dec {
     lua_State *L;
     const unsigned char *p, *end;
     int array_mt;              /* stack index of the array marker metatable */
+    int cache_tbl;             /* stack index of the cache's strings, slot i at [i + 1] */
+    struct scache *cache;
 };
 
 /* Bytes a string can hold as they are: printable ASCII other than '"' and '\\'. */
@@ -166,13 +185,71 @@ static int dec_string_slow(struct dec *d, const unsigned char *s, const unsigned
     return 0;
 }
 
+/* The cache slot of the n bytes at s (1 <= n <= SCACHE_MAXLEN): a multiplicative hash of their
+ * first and last 8 bytes and the length, a few instructions instead of one step per byte. */
+static inline unsigned scache_slot(const unsigned char *s, size_t n)
+{
+    uint64_t a = 0, b = n;
+    if (n >= 8) {
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+    } else {
+        for (size_t i = 0; i < n; i++) a = a << 8 | s[i];
+    }
+    uint64_t h = (a * UINT64_C(0x9E3779B97F4A7C15) ^ b ^ n) * UINT64_C(0xFF51AFD7ED558CCD);
+    return (unsigned)(h >> 32) & (SCACHE_SLOTS - 1);
+}
+
+/* Pushes the n bytes at s as a string, through the cache when they are short enough. */
+static void push_short(struct dec *d, const unsigned char *s, size_t n)
+{
+    lua_State *L = d->L;
+    if (n == 0 || n > SCACHE_MAXLEN) {
+        lua_pushlstring(L, (const char *)s, n);
+        return;
+    }
+    struct scache *c = d->cache;
+    unsigned i = scache_slot(s, n);
+    if (c->len[i] == n && memcmp(c->bytes[i], s, n) == 0) {
+        lua_rawgeti(L, d->cache_tbl, (lua_Integer)i + 1);
+        return;
+    }
+    lua_pushlstring(L, (const char *)s, n); /* may raise (memory): the cache is still whole */
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, d->cache_tbl, (lua_Integer)i + 1); /* the preallocated array part: no alloc */
+    c->len[i] = (unsigned char)n;
+    memcpy(c->bytes[i], s, n);
+}
+
+/* Pushes the state's cache table and returns the cache, made on first use. */
+static struct scache *push_scache(lua_State *L)
+{
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &scache_key) != LUA_TUSERDATA) {
+        lua_pop(L, 1);
+        struct scache *c = lua_newuserdatauv(L, sizeof *c, 1);
+        memset(c->len, 0, sizeof c->len);
+        lua_createtable(L, SCACHE_SLOTS, 0);
+        for (lua_Integer i = 1; i <= SCACHE_SLOTS; i++) { /* the array part, filled once */
+            lua_pushboolean(L, 0);
+            lua_rawseti(L, -2, i);
+        }
+        lua_setiuservalue(L, -2, 1);
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &scache_key);
+    }
+    struct scache *c = lua_touserdata(L, -1);
+    lua_getiuservalue(L, -1, 1);
+    lua_remove(L, -2);
+    return c;
+}
+
 /* d->p is just after the opening quote. */
 static int dec_string(struct dec *d, int key)
 {
     const unsigned char *s = d->p, *p = s, *end = d->end;
     while (p < end && plain_byte[*p]) p++;
     if (p < end && *p == '"') { /* the common case: nothing to unescape */
-        lua_pushlstring(d->L, (const char *)s, (size_t)(p - s));
+        push_short(d, s, (size_t)(p - s));
         d->p = p + 1;
         return 0;
     }
@@ -283,14 +360,19 @@ static int dec_object(struct dec *d, int depth)
             skip_ws(d);
         }
     }
+    /* made above the members and moved down over them at the end: inserting it below them
+     * shifted all 2n slots (a rotation per object) */
     lua_createtable(L, 0, n);
-    lua_insert(L, base + 1);
+    int t = base + 2 * n + 1;
     for (int i = 0; i < n; i++) { /* in order: a repeated key, the last one wins, as in jansson */
+        lua_pushvalue(L, base + 1 + 2 * i);
         lua_pushvalue(L, base + 2 + 2 * i);
-        lua_pushvalue(L, base + 3 + 2 * i);
-        lua_rawset(L, base + 1);
+        lua_rawset(L, t);
     }
-    lua_settop(L, base + 1);
+    if (n > 0) {
+        lua_replace(L, base + 1);
+        lua_settop(L, base + 1);
+    }
     return 0;
 }
 
@@ -361,12 +443,15 @@ void lua_json_decode(lua_State *L, const char *s, size_t len)
     int base = lua_gettop(L);
     luaL_checkstack(L, 8, "json: nesting too deep");
     lua_json_push_array_mt(L);
-    struct dec d = { L, (const unsigned char *)s, (const unsigned char *)s + len, base + 1 };
+    struct scache *cache = push_scache(L);
+    struct dec d = { L, (const unsigned char *)s, (const unsigned char *)s + len, base + 1, base + 2,
+                     cache };
     skip_ws(&d);
     if (dec_value(&d, 1) == 0) {
         skip_ws(&d);
         if (d.p == d.end) {
-            lua_remove(L, base + 1); /* the metatable */
+            lua_replace(L, base + 1); /* over the metatable; then the cache goes */
+            lua_settop(L, base + 1);
             return;
         }
     }

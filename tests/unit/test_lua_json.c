@@ -388,6 +388,37 @@ static void gen_value(struct gen *g, int depth)
     }
 }
 
+/* Short strings come from a per-state cache of the last string per slot: strings that share a
+ * slot (here: the same length, first and last 8 bytes, so the same hash) must still come back
+ * as themselves, and more distinct strings than slots must evict cleanly, over and over. */
+static void test_decoder_string_cache(void **state)
+{
+    (void)state;
+    const char *same_slot = "[\"abcdefghXijklmnop\",\"abcdefghYijklmnop\",\"abcdefghXijklmnop\"]";
+    for (int round = 0; round < 3; round++) differential(same_slot, strlen(same_slot));
+    lua_settop(L, 0);
+    lua_pushcfunction(L, call_decode);
+    lua_pushstring(L, same_slot);
+    lua_pushboolean(L, 0);
+    assert_int_equal(lua_pcall(L, 2, 1, 0), LUA_OK);
+    lua_rawgeti(L, 1, 1);
+    lua_rawgeti(L, 1, 2);
+    assert_string_equal(lua_tostring(L, -2), "abcdefghXijklmnop");
+    assert_string_equal(lua_tostring(L, -1), "abcdefghYijklmnop");
+    lua_settop(L, 0);
+
+    static char doc[200000];
+    for (int round = 0; round < 2; round++) {
+        size_t n = 0;
+        doc[n++] = '{';
+        for (int i = 0; i < 3000; i++) /* keys of 1 to 30 bytes, values from a small set */
+            n += (size_t)snprintf(doc + n, sizeof doc - n, "%s\"%.*s%d\":\"v%d\"", i ? "," : "",
+                                  i % 27, "kkkkkkkkkkkkkkkkkkkkkkkkkkkkk", i, (i * 7 + round) % 50);
+        doc[n++] = '}';
+        differential(doc, n);
+    }
+}
+
 static void test_decoder_random(void **state)
 {
     (void)state;
@@ -548,6 +579,7 @@ int main(void)
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_unencodable),
         cmocka_unit_test(test_decoder_edge_cases),
+        cmocka_unit_test(test_decoder_string_cache),
         cmocka_unit_test(test_decoder_random),
         cmocka_unit_test(test_decoder_fixtures),
         cmocka_unit_test(test_encoder_differential),
