@@ -397,7 +397,7 @@ int engine_job_for_event(struct store *st, const struct store_event *ev,
                          const struct engine_peek *pk, int *dead)
 {
     struct engine_topic_class c;
-    char err[512];
+    char err[512], eid[24];      /* both outlive the branches: the insert below reads them */
     struct store_job job;
     memset(&job, 0, sizeof job);
     job.event_id = ev->id;
@@ -415,7 +415,6 @@ int engine_job_for_event(struct store *st, const struct store_event *ev,
             log_warn("cannot note order for the catch-up poller", "error", store_errmsg(st));
     } else {
         /* A body we cannot read now never becomes readable: dead at once, with why. */
-        char eid[24];
         snprintf(eid, sizeof eid, "event:%" PRId64, ev->id);
         job.state = STORE_JOB_DEAD;
         job.priority = c.priority;
