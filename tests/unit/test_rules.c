@@ -321,7 +321,8 @@ static void test_io_yield_resume(void **state)
     struct store *st = NULL;
     char err[2048];
     assert_int_equal(store_open(&st, ":memory:", 0, err, sizeof err), 0);
-    struct rules_ctx ctx = { st, 42, on_emit, NULL, 1700000000000LL, NULL };
+    struct rules_ctx ctx = { .store = st, .job_id = 42, .emit = on_emit,
+                             .now_ms = 1700000000000LL };
     struct rules_run *run = NULL;
     enum rules_status s = rules_run_start(r, "shopify/orders/create",
         "{\"id\":5,\"payload\":{\"id\":820982911946154508}}", &ctx, &run);
@@ -455,7 +456,7 @@ static void test_refcount_across_swap(void **state)
 static void collect_uuids(struct rules *r, int64_t job, char out[3][40])
 {
     struct rules_run *run = NULL;
-    struct rules_ctx ctx = { NULL, job, NULL, NULL, 0, NULL };
+    struct rules_ctx ctx = { .job_id = job };
     assert_int_equal(rules_run_start(r, "schedule/u", NULL, &ctx, &run), RULES_YIELD);
     const char *body = rules_run_io(run)->body;   /* ["u1","u2","u3"] */
     assert_int_equal(sscanf(body, "[\"%36[^\"]\",\"%36[^\"]\",\"%36[^\"]\"]", out[0], out[1],
