@@ -84,8 +84,9 @@ struct ingest_delivery {
     const char *hmac, *topic, *shop, *webhook_id, *api_version, *event_id, *triggered_at;
 };
 
-/* 0 when body carries a valid signature under secret or (when set) previous; else 401. */
-int ingest_verify(const char *secret, const char *previous, const void *body, size_t len,
+/* 0 when body carries a valid signature under key or (when set) previous; else 401. The keys
+ * come from hmac_key_new (NULL for an unset secret: verifies nothing). */
+int ingest_verify(struct hmac_key *key, struct hmac_key *previous, const void *body, size_t len,
                   const char *hmac_header);
 
 /* Fills d from the headers (names case-insensitive). Returns 0, 400 when a required header is

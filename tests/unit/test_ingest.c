@@ -148,12 +148,19 @@ static void test_verify_rotation(void **state)
     const char *body = "{\"id\":820982911946154508,\"name\":\"#1001\"}";
     const char *sig = "Cpb1s9hB/iaH7ZiOZWOsSo6eDk862X7MR244j1d+m+k=";
     size_t n = strlen(body);
-    assert_int_equal(ingest_verify(SECRET, NULL, body, n, sig), 0);
-    assert_int_equal(ingest_verify("new-secret", SECRET, body, n, sig), 0);   /* rotation */
-    assert_int_equal(ingest_verify("new-secret", NULL, body, n, sig), 401);
-    assert_int_equal(ingest_verify("new-secret", "", body, n, sig), 401);
-    assert_int_equal(ingest_verify(SECRET, NULL, body, n, NULL), 401);
+    struct hmac_key *old = hmac_key_new(SECRET), *fresh = hmac_key_new("new-secret");
+    assert_non_null(old);
+    assert_non_null(fresh);
+    assert_null(hmac_key_new(""));                                   /* unset: no key */
+    assert_int_equal(ingest_verify(old, NULL, body, n, sig), 0);
+    assert_int_equal(ingest_verify(fresh, old, body, n, sig), 0);    /* rotation */
+    assert_int_equal(ingest_verify(fresh, NULL, body, n, sig), 401);
+    assert_int_equal(ingest_verify(old, NULL, body, n, NULL), 401);
+    assert_int_equal(ingest_verify(old, NULL, body, n, ""), 401);
     assert_int_equal(ingest_verify(NULL, NULL, body, n, sig), 401);
+    assert_int_equal(ingest_verify(old, NULL, body, n - 1, sig), 401);
+    hmac_key_free(old);
+    hmac_key_free(fresh);
 }
 
 static struct store *open_store(const char *name)
