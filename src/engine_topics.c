@@ -235,7 +235,8 @@ static int peek_fields(const char *body, size_t len, struct engine_peek_field *f
     return rc;
 }
 
-static struct engine_peek_field *field_at(struct engine_peek_field *f, size_t n, const char *path)
+static const struct engine_peek_field *field_at(const struct engine_peek_field *f, size_t n,
+                                                const char *path)
 {
     for (size_t i = 0; i < n; i++)
         if (strcmp(f[i].path, path) == 0) return &f[i];
@@ -252,7 +253,7 @@ static int id_text(const struct engine_peek_field *v, char *out, size_t len)
     return 0;
 }
 
-static int field_text(struct engine_peek_field *f, size_t n, const char *topic, const char *field,
+static int field_text(const struct engine_peek_field *f, size_t n, const char *topic, const char *field,
                       char *out, size_t len, char *err, size_t errlen)
 {
     if (id_text(field_at(f, n, field), out, len) == 0) return 0;
@@ -262,10 +263,10 @@ static int field_text(struct engine_peek_field *f, size_t n, const char *topic, 
 
 /* Events without a table row (rule-emitted topics, Shopify topics not listed): the body's
  * "entity", else <resource>:<id>, else the event alone (no ordering constraint). */
-static char *fallback_entity(struct engine_peek_field *f, size_t n, const char *topic, int64_t event_id)
+static char *fallback_entity(const struct engine_peek_field *f, size_t n, const char *topic, int64_t event_id)
 {
     char id[128], buf[320];
-    struct engine_peek_field *ent = field_at(f, n, "entity");
+    const struct engine_peek_field *ent = field_at(f, n, "entity");
     if (ent && ent->type == PV_STRING && ent->text[0]) return strdup(ent->text);
     if (id_text(field_at(f, n, "id"), id, sizeof id) == 0) {
         /* By resource ("products"), not topic: creates and updates of one record stay in
@@ -281,14 +282,14 @@ static char *fallback_entity(struct engine_peek_field *f, size_t n, const char *
  * both find no outlet and both create one (seen in a flash sale). The customer id, else the
  * e-mail of a guest checkout; an order with neither keeps its order key. A buyer's orders/create
  * and orders/updated share the key, so per-order ordering is kept too. */
-static void buyer_key(struct engine_peek_field *f, size_t n, char *key, size_t len)
+static void buyer_key(const struct engine_peek_field *f, size_t n, char *key, size_t len)
 {
     char id[128];
     if (id_text(field_at(f, n, "customer.id"), id, sizeof id) == 0) {
         snprintf(key, len, "shopify:buyer:%s", id);
         return;
     }
-    struct engine_peek_field *em = field_at(f, n, "email");
+    const struct engine_peek_field *em = field_at(f, n, "email");
     const char *email = em && em->type == PV_STRING ? em->text : NULL;
     if (email && *email && strlen(email) < 200) {
         int k = snprintf(key, len, "shopify:buyer:");
@@ -342,7 +343,7 @@ int engine_topics_classify_peeked(int64_t event_id, const char *topic,
                                   const struct engine_peek *pk, struct engine_topic_class *out,
                                   char *err, size_t errlen)
 {
-    struct engine_peek_field *f = (struct engine_peek_field *)pk->f; /* read only below */
+    const struct engine_peek_field *f = pk->f;
     size_t n = pk->n;
     char id[128], id2[128], key[400];
     int rc = -1;
@@ -373,7 +374,7 @@ int engine_topics_classify_peeked(int64_t event_id, const char *topic,
         }
         if (orders) buyer_key(f, n, key, sizeof key);
         out->entity = strdup(key);
-        struct engine_peek_field *u = field_at(f, n, "updated_at");
+        const struct engine_peek_field *u = field_at(f, n, "updated_at");
         if (orders && strcmp(r->field, "id") == 0 && u && u->type == PV_STRING) {
             out->order_id = strdup(id);
             out->order_updated_at = strdup(u->text);

@@ -67,10 +67,11 @@ int hmac_shopify_sign(const char *secret, const void *body, size_t len,
 
 int hmac_shopify_verify(const char *secret, const void *body, size_t len, const char *header)
 {
-    unsigned char want[32], got[32];
-    if (!header || hmac_b64decode32(header, strlen(header), got)) return 0;
-    if (mac(secret, body, len, want)) return 0;
-    return CRYPTO_memcmp(want, got, 32) == 0;
+    /* One verification path: the receiver's prepared key, made for this call. */
+    struct hmac_key *k = hmac_key_new(secret);
+    int ok = hmac_key_verify(k, body, len, header);
+    hmac_key_free(k);
+    return ok;
 }
 
 struct hmac_key {

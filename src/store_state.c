@@ -35,18 +35,27 @@ int store_kv_get(struct store *st, const char *ns, const char *key, char **value
     return one_text(st, s, value, "reading kv");
 }
 
-int store_kv_put(struct store *st, const char *ns, const char *key, const char *value)
+/* Runs an upsert whose parameters are (key1, key2, value, now). sql must be a literal: the
+ * statement cache is keyed by its address. */
+static int upsert(struct store *st, const char *sql, const char *k1, const char *k2,
+                  const char *value, const char *what)
 {
-    sqlite3_stmt *s = store_stmt(st,
-        "INSERT INTO kv (ns, key, value, updated_at) VALUES (?,?,?,?)"
-        " ON CONFLICT(ns, key) DO UPDATE SET value = excluded.value,"
-        " updated_at = excluded.updated_at");
+    sqlite3_stmt *s = store_stmt(st, sql);
     if (!s) return -1;
-    store_bind_text(s, 1, ns);
-    store_bind_text(s, 2, key);
+    store_bind_text(s, 1, k1);
+    store_bind_text(s, 2, k2);
     store_bind_text(s, 3, value);
     sqlite3_bind_int64(s, 4, store_now_ms());
-    return step_done(st, s, "writing kv");
+    return step_done(st, s, what);
+}
+
+int store_kv_put(struct store *st, const char *ns, const char *key, const char *value)
+{
+    return upsert(st,
+                  "INSERT INTO kv (ns, key, value, updated_at) VALUES (?,?,?,?)"
+                  " ON CONFLICT(ns, key) DO UPDATE SET value = excluded.value,"
+                  " updated_at = excluded.updated_at",
+                  ns, key, value, "writing kv");
 }
 
 int store_kv_delete(struct store *st, const char *ns, const char *key)
@@ -135,30 +144,20 @@ int store_snapshot_get(struct store *st, const char *kind, const char *id, char 
 int store_snapshot_raise(struct store *st, const char *kind, const char *id, int64_t value)
 {
     char text[24];
-    sqlite3_stmt *s = store_stmt(st,
-        "INSERT INTO snapshots (kind, id, data, updated_at) VALUES (?,?,?,?)"
-        " ON CONFLICT(kind, id) DO UPDATE SET data = excluded.data,"
-        " updated_at = excluded.updated_at"
-        " WHERE CAST(snapshots.data AS INTEGER) < CAST(excluded.data AS INTEGER)");
-    if (!s) return -1;
     snprintf(text, sizeof text, "%lld", (long long)value);
-    store_bind_text(s, 1, kind);
-    store_bind_text(s, 2, id);
-    store_bind_text(s, 3, text);
-    sqlite3_bind_int64(s, 4, store_now_ms());
-    return step_done(st, s, "writing snapshot");
+    return upsert(st,
+                  "INSERT INTO snapshots (kind, id, data, updated_at) VALUES (?,?,?,?)"
+                  " ON CONFLICT(kind, id) DO UPDATE SET data = excluded.data,"
+                  " updated_at = excluded.updated_at"
+                  " WHERE CAST(snapshots.data AS INTEGER) < CAST(excluded.data AS INTEGER)",
+                  kind, id, text, "writing snapshot");
 }
 
 int store_snapshot_put(struct store *st, const char *kind, const char *id, const char *data)
 {
-    sqlite3_stmt *s = store_stmt(st,
-        "INSERT INTO snapshots (kind, id, data, updated_at) VALUES (?,?,?,?)"
-        " ON CONFLICT(kind, id) DO UPDATE SET data = excluded.data,"
-        " updated_at = excluded.updated_at");
-    if (!s) return -1;
-    store_bind_text(s, 1, kind);
-    store_bind_text(s, 2, id);
-    store_bind_text(s, 3, data);
-    sqlite3_bind_int64(s, 4, store_now_ms());
-    return step_done(st, s, "writing snapshot");
+    return upsert(st,
+                  "INSERT INTO snapshots (kind, id, data, updated_at) VALUES (?,?,?,?)"
+                  " ON CONFLICT(kind, id) DO UPDATE SET data = excluded.data,"
+                  " updated_at = excluded.updated_at",
+                  kind, id, data, "writing snapshot");
 }
