@@ -107,6 +107,11 @@ void checkpointer_stop(struct checkpointer *c)
 
 int checkpointer_behind(struct checkpointer *c) { return c && atomic_load(&c->behind); }
 
+void checkpointer_caught_up(struct checkpointer *c)
+{
+    if (c) atomic_store(&c->behind, 0);
+}
+
 void checkpointer_stats(struct checkpointer *c, long *runs, int *log_pages)
 {
     pthread_mutex_lock(&c->mu);

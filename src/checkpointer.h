@@ -31,6 +31,11 @@ struct checkpointer *checkpointer_start(const char *path, char *err, size_t errl
 void checkpointer_stop(struct checkpointer *c);
 /* 1 when the last checkpoint found the log past CHECKPOINTER_BEHIND_PAGES (any thread). */
 int checkpointer_behind(struct checkpointer *c);
+/* The caller (the writer, between two commits) copied the whole log itself: no longer behind
+ * until the checkpointer finds the log past the limit again. Without it the writer read the
+ * stale flag after each of its next commits, until the checkpointer's next run, and ran a
+ * checkpoint (two syncs, while no commit can start) after each: most stalls of the p99. */
+void checkpointer_caught_up(struct checkpointer *c);
 /* Checkpoints run so far and the log's size at the last one (tests). */
 void checkpointer_stats(struct checkpointer *c, long *runs, int *log_pages);
 

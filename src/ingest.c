@@ -367,7 +367,11 @@ static void *writer_main(void *arg)
         if (write(w->efd, &one, sizeof one) < 0) { /* the loop also polls on flush */ }
         /* The replies are on their way; before the next batch, finish the checkpoint the
          * checkpointer cannot (see checkpointer.h), so the log restarts and stays bounded. */
-        if (checkpointer_behind(w->ckpt)) store_checkpoint(w->store, 0, NULL, NULL);
+        if (checkpointer_behind(w->ckpt)) {
+            int log_pages = 0, copied = 0;
+            if (store_checkpoint(w->store, 0, &log_pages, &copied) == 0 && copied >= log_pages)
+                checkpointer_caught_up(w->ckpt);
+        }
     }
     return NULL;
 }

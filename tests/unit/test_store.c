@@ -358,7 +358,16 @@ static void test_checkpointer_bounds_the_log(void **state)
             assert_int_equal(store_event_insert(st, &ev, &inserted), 0);
         }
         assert_int_equal(store_commit(st), 0);
-        if (checkpointer_behind(ck)) assert_int_equal(store_checkpoint(st, 0, NULL, NULL), 0);
+        if (checkpointer_behind(ck)) {
+            /* As the receiver's writer does: a full copy of its own clears the flag at once,
+             * not at the checkpointer's next run (else the next commits each checkpoint). */
+            int log_pages = 0, copied = 0;
+            assert_int_equal(store_checkpoint(st, 0, &log_pages, &copied), 0);
+            if (copied >= log_pages) {
+                checkpointer_caught_up(ck);
+                assert_false(checkpointer_behind(ck));
+            }
+        }
         off_t w = file_size("c.db-wal");
         if (w > max_wal) max_wal = w;
     }
