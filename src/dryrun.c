@@ -121,6 +121,7 @@ static void *index_build(void *arg)
         dryrun_reader_close(rd);
         rd = NULL;
     }
+    if (rd) dryrun_reader_only_calls(rd, is_read);
     struct dryrun_event *ev;
     /* every line's calls count, even a line the replay would refuse (as before) */
     while (rd && (ev = dryrun_reader_next(rd)) != NULL)

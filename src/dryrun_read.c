@@ -11,6 +11,7 @@
  * the replay is the same. */
 #include "dryrun_read.h"
 
+#include "dryrun_scan.h"
 #include "lua_json.h"
 #include "rules.h"
 
@@ -46,6 +47,8 @@ struct dryrun_reader {
     size_t line_cap;
     long lineno, offset;
     long end;                    /* >= 0: no line that starts at or after this offset */
+    dryrun_call_filter want;     /* set: only the calls it wants, nothing else (see the .h) */
+    struct dryrun_scan scan;
     struct slot slots[RING];
     /* threaded: the reader fills slots[head % RING], the caller takes slots[tail % RING] */
     int threaded, started, done, stop, holding;
@@ -288,6 +291,93 @@ static json_t *jansson_line(struct slot *s, const char *buf, size_t len)
     return line;
 }
 
+/* ---- only the calls a filter wants, from a line dryrun_scan vouched for ---- */
+
+struct calls_args {
+    struct dryrun_reader *r;
+    struct slot *s;
+    int nomem;
+};
+
+/* Pushes the decoded value of a field (nil when absent); the type it has. */
+static int push_field(lua_State *L, const struct dryrun_span *f)
+{
+    if (!f->s) {
+        lua_pushnil(L);
+        return LUA_TNIL;
+    }
+    lua_json_decode(L, f->s, f->n);
+    return lua_type(L, -1);
+}
+
+/* As from_lua fills a call: a field of another type reads NULL / 0. The strings stay on the
+ * stack until copied. */
+static const char *field_str(lua_State *L, const struct dryrun_span *f, size_t *len)
+{
+    return push_field(L, f) == LUA_TSTRING ? lua_tolstring(L, -1, len) : NULL;
+}
+
+static int decode_calls(lua_State *L)
+{
+    struct calls_args *a = lua_touserdata(L, 1);
+    struct slot *s = a->s;
+    const struct dryrun_scan *sc = &a->r->scan;
+    size_t n = 0;
+    if (reserve_calls(s, sc->ncalls)) goto nomem;
+    for (size_t i = 0; i < sc->ncalls; i++) {
+        const struct dryrun_span *f = sc->calls[i].f;
+        struct dryrun_call *c = &s->ev.calls[n];
+        size_t len[DRYRUN_NFIELDS] = { 0 };
+        const char *v[DRYRUN_NFIELDS];
+        luaL_checkstack(L, DRYRUN_NFIELDS, "calls");
+        int top = lua_gettop(L);
+        v[DRYRUN_F_KIND] = field_str(L, &f[DRYRUN_F_KIND], &len[DRYRUN_F_KIND]);
+        v[DRYRUN_F_METHOD] = field_str(L, &f[DRYRUN_F_METHOD], &len[DRYRUN_F_METHOD]);
+        v[DRYRUN_F_BODY] = field_str(L, &f[DRYRUN_F_BODY], &len[DRYRUN_F_BODY]);
+        if (!a->r->want(kind_parse(v[DRYRUN_F_KIND]), v[DRYRUN_F_METHOD], v[DRYRUN_F_BODY])) {
+            lua_settop(L, top);
+            continue;
+        }
+        v[DRYRUN_F_PATH] = field_str(L, &f[DRYRUN_F_PATH], &len[DRYRUN_F_PATH]);
+        v[DRYRUN_F_RESPONSE] = field_str(L, &f[DRYRUN_F_RESPONSE], &len[DRYRUN_F_RESPONSE]);
+        push_field(L, &f[DRYRUN_F_STATUS]);
+        memset(c, 0, sizeof *c);
+        c->status = lua_isinteger(L, -1) ? (int64_t)lua_tointeger(L, -1) : 0;
+        lua_pop(L, 1);
+        if (add_ref(s, &c->kind_name, v[DRYRUN_F_KIND], len[DRYRUN_F_KIND]) ||
+            add_ref(s, &c->method, v[DRYRUN_F_METHOD], len[DRYRUN_F_METHOD]) ||
+            add_ref(s, &c->path, v[DRYRUN_F_PATH], len[DRYRUN_F_PATH]) ||
+            add_ref(s, &c->body, v[DRYRUN_F_BODY], len[DRYRUN_F_BODY]) ||
+            add_ref(s, &c->response, v[DRYRUN_F_RESPONSE], len[DRYRUN_F_RESPONSE]))
+            goto nomem;
+        n++;
+    }
+    s->ev.ncalls = n;
+    if (copy_refs(s)) goto nomem;
+    return 0;
+nomem:
+    a->nomem = 1;
+    return 0;
+}
+
+/* 1 when the line's wanted calls are in s; 0: read it the full way. */
+static int parse_calls(struct dryrun_reader *r, struct slot *s, const char *buf, size_t len)
+{
+    if (!dryrun_scan_line(&r->scan, buf, len)) return 0;
+    struct calls_args a = { r, s, 0 };
+    lua_State *L = r->L;
+    lua_settop(L, 0);
+    lua_pushcfunction(L, decode_calls);
+    lua_pushlightuserdata(L, &a);
+    int ok = lua_pcall(L, 1, 0, 0) == LUA_OK && !a.nomem;
+    lua_settop(L, 0);
+    if (!ok) { /* the full read meets the same shortage and says so its own way */
+        s->nrefs = 0;
+        s->ev.ncalls = 0;
+    }
+    return ok;
+}
+
 static void parse_line(struct dryrun_reader *r, struct slot *s, const char *buf, size_t len)
 {
     lua_State *L = r->L;
@@ -297,6 +387,7 @@ static void parse_line(struct dryrun_reader *r, struct slot *s, const char *buf,
     s->ev.ncalls = 0;
     s->ev.id = s->ev.received_at = s->ev.job_id = 0;
     s->ev.source = s->ev.topic = s->ev.body = NULL;
+    if (r->want && parse_calls(r, s, buf, len)) return;
     lua_settop(L, 0);
     lua_pushcfunction(L, decode_line);
     lua_pushlightuserdata(L, &a);
@@ -432,6 +523,7 @@ void dryrun_reader_close(struct dryrun_reader *r)
         free(r->slots[i].ev.calls);
     }
     free(r->line);
+    dryrun_scan_free(&r->scan);
     lua_close(r->L);
     free(r);
 }
@@ -476,6 +568,11 @@ void dryrun_operation_name(struct lua_State *L, const char *body, char *out, siz
         json_decref(b);
     }
     lua_settop(L, top);
+}
+
+void dryrun_reader_only_calls(struct dryrun_reader *r, dryrun_call_filter want)
+{
+    r->want = want;
 }
 
 int dryrun_reader_range(struct dryrun_reader *r, long start, long end)
