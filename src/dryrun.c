@@ -255,6 +255,7 @@ static int find_answer(struct dryrun_event *ev, struct read_index *ix, struct dr
     return 0;
 }
 
+/* Logs are not reported (the context says so, and they are not even traced) */
 static void on_trace(void *ud, const char *what, const char *json)
 {
     if (strcmp(what, "log") != 0) dryrun_entry_add_write(ud, what, json);
@@ -302,7 +303,7 @@ static void replay_event(struct replay *rp, struct dryrun_event *ev, struct dryr
              (long long)out->event_id, source, out->topic, body);
     /* The recorded job id keeps ez.uuid() and everything derived from it as recorded. */
     struct rules_ctx ctx = { NULL, ev->job_id ? ev->job_id : out->event_id, on_emit, out,
-                             ev->received_at, on_trace, &dryrun_state_ops, rp->state };
+                             ev->received_at, on_trace, &dryrun_state_ops, rp->state, 1 };
     struct rules_run *run = NULL;
     enum rules_status st = rules_run_start(rp->rules, out->topic, rp->env, &ctx, &run);
     while (run && st == RULES_YIELD) {

@@ -83,6 +83,9 @@ struct rules_ctx {           /* what bindings need from the host; set per run, c
     /* idmap/kv go here instead of store when set (store may then be NULL) */
     const struct rules_state_ops *state;
     void *state_ud;
+    /* The trace observer ignores "log": ez.log.* then neither formats nor traces a line the
+     * log level filters out (the dry-run, which reports writes and calls, not logs) */
+    int trace_no_logs;
 };
 
 struct rules;
