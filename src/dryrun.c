@@ -398,6 +398,11 @@ int dryrun_cmd(int argc, char **argv)
         fprintf(stderr, "ezsync dry-run: rules: %s\n", err);
         goto done;
     }
+    /* Each replayed event leaves its payload's tables (~800 values) as garbage and little
+     * else lives: collecting when the heap has grown 4x (Lua's default: 2x) halves the
+     * collector's cycles, ~4 % of the replay for ~0.6 MB more memory. The service keeps
+     * Lua's default: its rules bench showed no gain. */
+    rules_set_gc(rules, 400, 0);
     if (fixtures && dryrun_fixtures_load(&fx, fixtures, err, sizeof err)) {
         fprintf(stderr, "ezsync dry-run: %s\n", err);
         goto done;

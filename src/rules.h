@@ -103,6 +103,11 @@ int rules_reload(struct rules *r, char *err, size_t errlen);
  * second), so an editor's multi-step save reloads once. Stopped by rules_close(). */
 int rules_watch(struct rules *r, struct event_base *base);
 
+/* The Lua incremental collector's pause and step multiplier (percent, as lua_gc(LUA_GCINC)) of
+ * the serving version's state and of every version loaded later; 0 keeps Lua's default. For a
+ * caller whose runs leave mostly short-lived garbage (the dry-run); the service keeps Lua's. */
+void rules_set_gc(struct rules *r, int pause, int stepmul);
+
 const char *rules_version_id(struct rules *r);
 int rules_handles(struct rules *r, const char *topic);
 /* The serving version's topics, sorted; valid until the next reload. */
