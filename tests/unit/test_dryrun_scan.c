@@ -10,6 +10,8 @@
 #include "dryrun_read.h"
 #include "dryrun_scan.h"
 
+#include <jansson.h>
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,6 +112,59 @@ static void test_spans(void **state)
     assert_memory_equal(f[DRYRUN_F_PATH].s, "null", 4);
     assert_null(f[DRYRUN_F_KIND].s);
     dryrun_scan_free(&sc);
+}
+
+/* Strings are stepped over a word at a time: the scan must vouch for a string exactly when
+ * jansson takes it (it refuses \u0000 too), whatever sits where in the words, bytes that share
+ * a flag with a neighbour included ('#' after '"', ']' after '\\', ' ' after a control). */
+static void string_case(const char *str, size_t n)
+{
+    char line[256];
+    size_t k = (size_t)snprintf(line, sizeof line, "{\"a\":\"");
+    memcpy(line + k, str, n);
+    k += n;
+    k += (size_t)snprintf(line + k, sizeof line - k, "\"}");
+    json_t *j = json_loadb(line, k, 0, NULL);
+    struct dryrun_scan sc = { 0 };
+    int got = dryrun_scan_line(&sc, line, k);
+    if (got != (j != NULL)) fail_msg("scan %d, jansson %d: %.*s", got, j != NULL, (int)k, line);
+    json_decref(j);
+    dryrun_scan_free(&sc);
+}
+
+static void test_string_words(void **state)
+{
+    (void)state;
+    char str[128];
+    for (int b = 1; b < 256; b++) {
+        for (int at = 0; at < 20; at++) {
+            size_t n = 0;
+            for (int i = 0; i < 24; i++) {
+                if (i == at) str[n++] = (char)b;
+                else if (i % 3 == 0) str[n++] = '\\', str[n++] = '"';
+                else str[n++] = (char)('a' + i);
+            }
+            string_case(str, n);
+        }
+    }
+    static const char *const pieces[] = {
+        "\\\"", "\\\\", "\\/", "\\n", "\\u00e9", "\\u20AC", "\\ud83d\\ude00", "\\u0000",
+        "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xc3", "\xed\xa0\x80", "\x1f", "\\x",
+        "\\ud83d", "\\", "\"", "\\\"#", "\\\\]", "\x1f ", "\\\"\\\"\\\"",
+    };
+    size_t np = sizeof pieces / sizeof pieces[0];
+    for (size_t x = 0; x < np; x++)
+        for (size_t y = 0; y < np; y++)
+            for (int at = 0; at < 17; at++)
+                for (int gap = 0; gap < 10; gap += 3) {
+                    size_t n = 0;
+                    for (int i = 0; i < at; i++) str[n++] = 'p';
+                    n += (size_t)sprintf(str + n, "%s", pieces[x]);
+                    for (int i = 0; i < gap; i++) str[n++] = 'q';
+                    n += (size_t)sprintf(str + n, "%s", pieces[y]);
+                    for (int i = 0; i < 12; i++) str[n++] = 'r';
+                    string_case(str, n);
+                }
 }
 
 static void same_str(const char *want_s, const char *got, const char *what, const char *line)
@@ -228,6 +283,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vouches),
         cmocka_unit_test(test_spans),
+        cmocka_unit_test(test_string_words),
         cmocka_unit_test(test_same_calls),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
