@@ -289,7 +289,7 @@ static void replay_event(struct replay *rp, struct dryrun_event *ev, struct dryr
         out->status = "no rule";
         return;
     }
-    size_t cap = strlen(body) + strlen(out->topic) + strlen(source) + 96;
+    size_t blen = strlen(body), cap = blen + strlen(out->topic) + strlen(source) + 96;
     if (cap > rp->env_cap) {
         char *e = realloc(rp->env, cap);
         if (!e) {
@@ -299,8 +299,11 @@ static void replay_event(struct replay *rp, struct dryrun_event *ev, struct dryr
         rp->env = e;
         rp->env_cap = cap;
     }
-    snprintf(rp->env, cap, "{\"id\":%lld,\"source\":\"%s\",\"topic\":\"%s\",\"payload\":%s}",
-             (long long)out->event_id, source, out->topic, body);
+    /* the body (~9 KB) by memcpy: through snprintf's %s it cost ~7k instructions an event */
+    int head = snprintf(rp->env, cap, "{\"id\":%lld,\"source\":\"%s\",\"topic\":\"%s\",\"payload\":",
+                        (long long)out->event_id, source, out->topic);
+    memcpy(rp->env + (size_t)head, body, blen);
+    memcpy(rp->env + (size_t)head + blen, "}", 2);
     /* The recorded job id keeps ez.uuid() and everything derived from it as recorded. */
     struct rules_ctx ctx = { NULL, ev->job_id ? ev->job_id : out->event_id, on_emit, out,
                              ev->received_at, on_trace, &dryrun_state_ops, rp->state, 1 };
