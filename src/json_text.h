@@ -85,4 +85,107 @@ static inline size_t utf8_len(const unsigned char *p, const unsigned char *end)
     return n;
 }
 
+/* Copies the plain bytes at *p (up to q) to *o and advances both. Whole words are stored, the
+ * bytes after the first special one included: *o trails *p within an output as long as the
+ * input (see json_unescape), so a word stored at *o while *p + 8 <= q stays inside it, and
+ * the extra bytes are overwritten next. */
+static inline void copy_plain(const unsigned char **p, unsigned char **o, const unsigned char *q)
+{
+    const unsigned char *i = *p;
+    unsigned char *w = *o;
+#if WORD_SCAN
+    for (; q - i >= 8; i += 8, w += 8) {
+        uint64_t x, m;
+        memcpy(&x, i, 8);
+        memcpy(w, &x, 8);
+        if ((m = not_plain(x)) != 0) {
+            size_t k = (size_t)(__builtin_ctzll(m) >> 3);
+            *p = i + k;
+            *o = w + k;
+            return;
+        }
+    }
+#endif
+    while (i < q && plain_byte[*i]) *w++ = *i++;
+    *p = i;
+    *o = w;
+}
+
+static inline size_t utf8_put(unsigned char *o, unsigned cp)
+{
+    if (cp < 0x80) {
+        o[0] = (unsigned char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (unsigned char)(0xC0 | cp >> 6);
+        o[1] = (unsigned char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (unsigned char)(0xE0 | cp >> 12);
+        o[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
+        o[2] = (unsigned char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    o[0] = (unsigned char)(0xF0 | cp >> 18);
+    o[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3F));
+    o[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
+    o[3] = (unsigned char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* Unescapes a string's text from s (after the opening quote) to q (the closing quote, found by
+ * a scan that steps over escapes in pairs, so a backslash is never the last byte) into o, which
+ * has room for q - s bytes: the decoder's rules, jansson's. Returns the length written, or -1
+ * when the text is no valid string (a control byte, bad UTF-8, a bad escape or surrogate, and
+ * with key a \u0000: jansson refuses NUL in a key). */
+static inline long json_unescape(const unsigned char *s, const unsigned char *q, unsigned char *o,
+                                 int key)
+{
+    unsigned char *o0 = o;
+    const unsigned char *p = s;
+    for (;;) {
+        copy_plain(&p, &o, q);
+        if (p >= q) break;
+        unsigned c = *p;
+        if (c >= 0x80) {
+            size_t n = utf8_len(p, q);
+            if (!n) return -1;
+            memcpy(o, p, n);
+            o += n, p += n;
+        } else if (c != '\\') {
+            return -1; /* a control character */
+        } else {
+            switch (p[1]) { /* p + 1 < q: the scan stepped over escapes in pairs */
+            case '"': case '\\': case '/': *o++ = p[1]; break;
+            case 'b': *o++ = '\b'; break;
+            case 'f': *o++ = '\f'; break;
+            case 'n': *o++ = '\n'; break;
+            case 'r': *o++ = '\r'; break;
+            case 't': *o++ = '\t'; break;
+            case 'u': {
+                unsigned cp, lo;
+                if (hex4(p + 2, q, &cp)) return -1;
+                p += 4;
+                if (cp >= 0xDC00 && cp <= 0xDFFF) return -1;
+                if (cp >= 0xD800 && cp <= 0xDBFF) {
+                    if (q - p < 8 || p[2] != '\\' || p[3] != 'u' || hex4(p + 4, q, &lo) ||
+                        lo < 0xDC00 || lo > 0xDFFF)
+                        return -1;
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                    p += 6;
+                }
+                if (cp == 0 && key) return -1; /* jansson refuses NUL in a key */
+                o += utf8_put(o, cp);
+                break;
+            }
+            default: return -1;
+            }
+            p += 2;
+        }
+    }
+    return (long)(o - o0);
+}
+
 #endif

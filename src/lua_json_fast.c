@@ -51,32 +51,6 @@ struct dec {
     struct scache *cache;
 };
 
-/* Copies the plain bytes at *p (up to q) to *o and advances both. Whole words are stored, the
- * bytes after the first special one included: *o trails *p within an output as long as the
- * input (see dec_string_slow), so a word stored at *o while *p + 8 <= q stays inside it, and
- * the extra bytes are overwritten next. */
-static inline void copy_plain(const unsigned char **p, unsigned char **o, const unsigned char *q)
-{
-    const unsigned char *i = *p;
-    unsigned char *w = *o;
-#if WORD_SCAN
-    for (; q - i >= 8; i += 8, w += 8) {
-        uint64_t x, m;
-        memcpy(&x, i, 8);
-        memcpy(w, &x, 8);
-        if ((m = not_plain(x)) != 0) {
-            size_t k = (size_t)(__builtin_ctzll(m) >> 3);
-            *p = i + k;
-            *o = w + k;
-            return;
-        }
-    }
-#endif
-    while (i < q && plain_byte[*i]) *w++ = *i++;
-    *p = i;
-    *o = w;
-}
-
 /* Texts the fast path handed to the tree path (this thread): tests check it stays 0 on valid
  * JSON, so a fast path that silently refuses everything cannot pass for a correct one. */
 static _Thread_local unsigned long fallbacks;
@@ -94,78 +68,15 @@ static inline void skip_ws(struct dec *d)
         d->p++;
 }
 
-static size_t utf8_put(unsigned char *o, unsigned cp)
-{
-    if (cp < 0x80) {
-        o[0] = (unsigned char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (unsigned char)(0xC0 | cp >> 6);
-        o[1] = (unsigned char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (unsigned char)(0xE0 | cp >> 12);
-        o[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
-        o[2] = (unsigned char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (unsigned char)(0xF0 | cp >> 18);
-    o[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3F));
-    o[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
-    o[3] = (unsigned char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
 /* A string with escapes or non-ASCII bytes, from s (after the opening quote) to q (the closing
- * quote): validated and unescaped into a Lua buffer no longer than the raw text. */
+ * quote): validated and unescaped (json_unescape) into a Lua buffer no longer than the raw text. */
 static int dec_string_slow(struct dec *d, const unsigned char *s, const unsigned char *q, int key)
 {
     luaL_Buffer b;
-    unsigned char *o0 = (unsigned char *)luaL_buffinitsize(d->L, &b, (size_t)(q - s)), *o = o0;
-    const unsigned char *p = s;
-    for (;;) {
-        copy_plain(&p, &o, q);
-        if (p >= q) break;
-        unsigned c = *p;
-        if (c >= 0x80) {
-            size_t n = utf8_len(p, q);
-            if (!n) return -1;
-            memcpy(o, p, n);
-            o += n, p += n;
-        } else if (c != '\\') {
-            return -1; /* a control character */
-        } else {
-            switch (p[1]) { /* p + 1 < q: the scan stepped over escapes in pairs */
-            case '"': case '\\': case '/': *o++ = p[1]; break;
-            case 'b': *o++ = '\b'; break;
-            case 'f': *o++ = '\f'; break;
-            case 'n': *o++ = '\n'; break;
-            case 'r': *o++ = '\r'; break;
-            case 't': *o++ = '\t'; break;
-            case 'u': {
-                unsigned cp, lo;
-                if (hex4(p + 2, q, &cp)) return -1;
-                p += 4;
-                if (cp >= 0xDC00 && cp <= 0xDFFF) return -1;
-                if (cp >= 0xD800 && cp <= 0xDBFF) {
-                    if (q - p < 8 || p[2] != '\\' || p[3] != 'u' || hex4(p + 4, q, &lo) ||
-                        lo < 0xDC00 || lo > 0xDFFF)
-                        return -1;
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                    p += 6;
-                }
-                if (cp == 0 && key) return -1; /* jansson refuses NUL in a key */
-                o += utf8_put(o, cp);
-                break;
-            }
-            default: return -1;
-            }
-            p += 2;
-        }
-    }
-    luaL_pushresultsize(&b, (size_t)(o - o0));
+    unsigned char *o = (unsigned char *)luaL_buffinitsize(d->L, &b, (size_t)(q - s));
+    long n = json_unescape(s, q, o, key);
+    if (n < 0) return -1;
+    luaL_pushresultsize(&b, (size_t)n);
     return 0;
 }
 

@@ -235,6 +235,18 @@ static void test_same_calls(void **state)
 {
     (void)state;
     both_ways(GOOD, strlen(GOOD));
+    /* wanted calls with odd fields: read as the full read reads them */
+    static const char *const lines[] = {
+        "{\"calls\":[{\"kind\":\"orderez\",\"method\":\"GET\",\"status\":200.0,\"path\":1}]}",
+        "{\"calls\":[{\"kind\":\"orderez\",\"method\":\"GET\",\"status\":-0,\"path\":null}]}",
+        "{\"calls\":[{\"kind\":\"orderez\",\"method\":\"GET\",\"status\":\"200\",\"path\":[]}]}",
+        "{\"calls\":[{\"kind\":\"orderez\",\"method\":\"GET\",\"status\":0.5,\"response\":{}}]}",
+        "{\"calls\":[{\"kind\":\"orderez\",\"method\":\"GET\",\"status\":9223372036854775807}]}",
+        "{\"calls\":[{\"kind\":\"orderez\",\"method\":\"GET\",\"status\":true,\"body\":\"\"}]}",
+        "{\"calls\":[{\"kind\":\"shopify\",\"body\":\"q \\u00e9\\n\\\"\",\"response\":\"\"}]}",
+        "{\"calls\":[{\"kind\":\"notify\",\"method\":\"PUT\",\"path\":\"\\ud83d\\ude00\"}]}",
+    };
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) both_ways(lines[i], strlen(lines[i]));
     static const char noise[] = "\"\\,:[]{}0-e.+ u\n\x80\xff\xc3\x01xtn";
     const char *base = GOOD;
     size_t n0 = strlen(base);
