@@ -11,6 +11,8 @@
  * the replay is the same. */
 #include "dryrun_read.h"
 
+#include "dryrun_scan.h"
+#include "json_text.h"
 #include "lua_json.h"
 #include "rules.h"
 
@@ -46,6 +48,10 @@ struct dryrun_reader {
     size_t line_cap;
     long lineno, offset;
     long end;                    /* >= 0: no line that starts at or after this offset */
+    dryrun_call_filter want;     /* set: only the calls it wants, nothing else (see the .h) */
+    struct dryrun_scan scan;
+    char *text;                  /* the wanted calls' strings, unescaped (parse_calls) */
+    size_t text_cap;
     struct slot slots[RING];
     /* threaded: the reader fills slots[head % RING], the caller takes slots[tail % RING] */
     int threaded, started, done, stop, holding;
@@ -288,6 +294,89 @@ static json_t *jansson_line(struct slot *s, const char *buf, size_t len)
     return line;
 }
 
+/* ---- only the calls a filter wants, from a line dryrun_scan vouched for ----
+ * Straight from the line's text, without Lua: the scan checked every string and number, so a
+ * string field is unescaped by the decoder's own rules (json_unescape) and a status is read as
+ * the decoder reads an integer. Each value reads as from_lua reads it: a field of another type
+ * is NULL / 0. */
+
+/* The string at f (NULL when absent or not a string), unescaped and terminated at *o. The
+ * scan checked it; should it still not unescape, *bad is set and the line is read in full. */
+static const char *span_str(const struct dryrun_span *f, char **o, size_t *len, int *bad)
+{
+    if (!f->s || f->s[0] != '"') return NULL;
+    const unsigned char *s = (const unsigned char *)f->s + 1, *q = s + f->n - 2;
+    long n = json_unescape(s, q, (unsigned char *)*o, 0);
+    if (n < 0) {
+        *bad = 1;
+        return NULL;
+    }
+    char *v = *o;
+    v[n] = '\0';
+    *o += n + 1;
+    *len = (size_t)n;
+    return v;
+}
+
+/* An integer (no fraction; the scan refuses exponents and integers beyond int64), else 0. */
+static int64_t span_int(const struct dryrun_span *f)
+{
+    if (!f->s || memchr(f->s, '.', f->n) || (f->s[0] != '-' && (f->s[0] < '0' || f->s[0] > '9')))
+        return 0;
+    int neg = f->s[0] == '-';
+    uint64_t u = 0;
+    for (size_t i = (size_t)neg; i < f->n; i++) u = u * 10 + (uint64_t)(f->s[i] - '0');
+    return !neg ? (int64_t)u : u > (uint64_t)INT64_MAX ? INT64_MIN : -(int64_t)u;
+}
+
+/* 1 when the line's wanted calls are in s; 0: read it the full way. */
+static int parse_calls(struct dryrun_reader *r, struct slot *s, const char *buf, size_t len)
+{
+    const struct dryrun_scan *sc = &r->scan;
+    if (!dryrun_scan_line(&r->scan, buf, len)) return 0;
+    /* the strings, unescaped and terminated, fit in as many bytes as the line: the spans do */
+    if (len + 1 > r->text_cap) {
+        char *t = realloc(r->text, len + 1);
+        if (!t) return 0; /* the full read meets the same shortage and says so its own way */
+        r->text = t;
+        r->text_cap = len + 1;
+    }
+    if (reserve_calls(s, sc->ncalls)) return 0;
+    char *o = r->text;
+    size_t n = 0;
+    int bad = 0;
+    for (size_t i = 0; i < sc->ncalls; i++) {
+        const struct dryrun_span *f = sc->calls[i].f;
+        size_t l[DRYRUN_NFIELDS] = { 0 };
+        const char *v[DRYRUN_NFIELDS];
+        for (int k = 0; k < DRYRUN_NFIELDS; k++) v[k] = NULL;
+        v[DRYRUN_F_KIND] = span_str(&f[DRYRUN_F_KIND], &o, &l[DRYRUN_F_KIND], &bad);
+        v[DRYRUN_F_METHOD] = span_str(&f[DRYRUN_F_METHOD], &o, &l[DRYRUN_F_METHOD], &bad);
+        v[DRYRUN_F_BODY] = span_str(&f[DRYRUN_F_BODY], &o, &l[DRYRUN_F_BODY], &bad);
+        if (bad) goto refuse;
+        if (!r->want(kind_parse(v[DRYRUN_F_KIND]), v[DRYRUN_F_METHOD], v[DRYRUN_F_BODY])) continue;
+        v[DRYRUN_F_PATH] = span_str(&f[DRYRUN_F_PATH], &o, &l[DRYRUN_F_PATH], &bad);
+        v[DRYRUN_F_RESPONSE] = span_str(&f[DRYRUN_F_RESPONSE], &o, &l[DRYRUN_F_RESPONSE], &bad);
+        struct dryrun_call *c = &s->ev.calls[n++];
+        memset(c, 0, sizeof *c);
+        c->status = span_int(&f[DRYRUN_F_STATUS]);
+        if (bad) goto refuse;
+        if (add_ref(s, &c->kind_name, v[DRYRUN_F_KIND], l[DRYRUN_F_KIND]) ||
+            add_ref(s, &c->method, v[DRYRUN_F_METHOD], l[DRYRUN_F_METHOD]) ||
+            add_ref(s, &c->path, v[DRYRUN_F_PATH], l[DRYRUN_F_PATH]) ||
+            add_ref(s, &c->body, v[DRYRUN_F_BODY], l[DRYRUN_F_BODY]) ||
+            add_ref(s, &c->response, v[DRYRUN_F_RESPONSE], l[DRYRUN_F_RESPONSE]))
+            goto refuse;
+    }
+    s->ev.ncalls = n;
+    if (copy_refs(s)) goto refuse;
+    return 1;
+refuse: /* out of memory, or a string the unescape refused after all: the full read decides */
+    s->nrefs = 0;
+    s->ev.ncalls = 0;
+    return 0;
+}
+
 static void parse_line(struct dryrun_reader *r, struct slot *s, const char *buf, size_t len)
 {
     lua_State *L = r->L;
@@ -297,6 +386,7 @@ static void parse_line(struct dryrun_reader *r, struct slot *s, const char *buf,
     s->ev.ncalls = 0;
     s->ev.id = s->ev.received_at = s->ev.job_id = 0;
     s->ev.source = s->ev.topic = s->ev.body = NULL;
+    if (r->want && parse_calls(r, s, buf, len)) return;
     lua_settop(L, 0);
     lua_pushcfunction(L, decode_line);
     lua_pushlightuserdata(L, &a);
@@ -432,6 +522,8 @@ void dryrun_reader_close(struct dryrun_reader *r)
         free(r->slots[i].ev.calls);
     }
     free(r->line);
+    free(r->text);
+    dryrun_scan_free(&r->scan);
     lua_close(r->L);
     free(r);
 }
@@ -476,6 +568,11 @@ void dryrun_operation_name(struct lua_State *L, const char *body, char *out, siz
         json_decref(b);
     }
     lua_settop(L, top);
+}
+
+void dryrun_reader_only_calls(struct dryrun_reader *r, dryrun_call_filter want)
+{
+    r->want = want;
 }
 
 int dryrun_reader_range(struct dryrun_reader *r, long start, long end)

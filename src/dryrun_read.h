@@ -39,6 +39,13 @@ struct dryrun_event *dryrun_reader_next(struct dryrun_reader *r);
 /* Unthreaded: reads only the lines that start in [start, end) of the file (end < 0: to its
  * end); line numbers then count from there. For splitting a pass over the file. */
 int dryrun_reader_range(struct dryrun_reader *r, long start, long end);
+/* For a pass that needs only some calls (the journal index): from then on an event may carry
+ * only the calls want(kind, method, body) accepts, and nothing else of its line (no event
+ * fields, no problem); a line may also come whole, as without a filter. The calls it carries
+ * are read exactly as without a filter. Lines are then mostly scanned (dryrun_scan) rather
+ * than decoded: ~9 KB of webhook body per line need not be unescaped and copied. */
+typedef int (*dryrun_call_filter)(int kind, const char *method, const char *body);
+void dryrun_reader_only_calls(struct dryrun_reader *r, dryrun_call_filter want);
 /* Stops the reader thread (also midway) and frees everything; does not close the file. */
 void dryrun_reader_close(struct dryrun_reader *r);
 

@@ -27,7 +27,8 @@ static int do_log(lua_State *L, enum log_level level, const char *name)
     const char *msg = luaL_checkstring(L, 1);
     if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
     lua_settop(L, 2);
-    if (!log_enabled(level) && !(run && run->ctx.trace)) return 0;
+    int traced = run && run->ctx.trace && !run->ctx.trace_no_logs;
+    if (!log_enabled(level) && !traced) return 0;
     struct pair p[LOG_MAX_FIELDS + 2];
     int n = 0;
     char job[32] = "";
@@ -62,7 +63,7 @@ static int do_log(lua_State *L, enum log_level level, const char *name)
            p[4].k, p[4].v, p[5].k, p[5].v, p[6].k, p[6].v, p[7].k, p[7].v, p[8].k, p[8].v,
            p[9].k, p[9].v, p[10].k, p[10].v, p[11].k, p[11].v, p[12].k, p[12].v,
            p[13].k, p[13].v, (const char *)0);
-    if (run && run->ctx.trace) {
+    if (traced) {
         static const char *const lv[] = { "debug", "info", "warn", "error" };
         lua_createtable(L, 0, 3);
         lua_pushstring(L, lv[level]);

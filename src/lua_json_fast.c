@@ -4,6 +4,7 @@
  * is handed to the jansson path in lua_json.c, so messages are jansson's as before. */
 #include "lua_json.h"
 #include "lua_json_internal.h"
+#include "json_text.h"
 
 #include <errno.h>
 #include <lauxlib.h>
@@ -50,18 +51,6 @@ struct dec {
     struct scache *cache;
 };
 
-/* Bytes a string can hold as they are: printable ASCII other than '"' and '\\'. */
-static const unsigned char plain_byte[256] = {
-#define R16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
-    R16(0), R16(0),
-    1, 1, 0 /* " */, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    R16(1), R16(1),
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0 /* \\ */, 1, 1, 1,
-    R16(1), R16(1),
-    R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0),
-#undef R16
-};
-
 /* Texts the fast path handed to the tree path (this thread): tests check it stays 0 on valid
  * JSON, so a fast path that silently refuses everything cannot pass for a correct one. */
 static _Thread_local unsigned long fallbacks;
@@ -79,109 +68,15 @@ static inline void skip_ws(struct dec *d)
         d->p++;
 }
 
-static int hex4(const unsigned char *p, const unsigned char *end, unsigned *out)
-{
-    unsigned v = 0;
-    if (end - p < 4) return -1;
-    for (int i = 0; i < 4; i++) {
-        unsigned c = p[i];
-        v <<= 4;
-        if (c >= '0' && c <= '9') v |= c - '0';
-        else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
-        else return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-/* Length of the valid UTF-8 sequence at p (2..4), or 0. The same rules as jansson's: no
- * overlong forms, no surrogates, nothing above U+10FFFF. */
-static size_t utf8_len(const unsigned char *p, const unsigned char *end)
-{
-    unsigned c = p[0];
-    size_t n = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
-    if (!n || (size_t)(end - p) < n) return 0;
-    for (size_t i = 1; i < n; i++)
-        if ((p[i] & 0xC0) != 0x80) return 0;
-    if (n == 3 && ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] > 0x9F))) return 0;
-    if (n == 4 && ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] > 0x8F))) return 0;
-    return n;
-}
-
-static size_t utf8_put(unsigned char *o, unsigned cp)
-{
-    if (cp < 0x80) {
-        o[0] = (unsigned char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (unsigned char)(0xC0 | cp >> 6);
-        o[1] = (unsigned char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (unsigned char)(0xE0 | cp >> 12);
-        o[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
-        o[2] = (unsigned char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (unsigned char)(0xF0 | cp >> 18);
-    o[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3F));
-    o[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
-    o[3] = (unsigned char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
 /* A string with escapes or non-ASCII bytes, from s (after the opening quote) to q (the closing
- * quote): validated and unescaped into a Lua buffer no longer than the raw text. */
+ * quote): validated and unescaped (json_unescape) into a Lua buffer no longer than the raw text. */
 static int dec_string_slow(struct dec *d, const unsigned char *s, const unsigned char *q, int key)
 {
     luaL_Buffer b;
-    unsigned char *o0 = (unsigned char *)luaL_buffinitsize(d->L, &b, (size_t)(q - s)), *o = o0;
-    const unsigned char *p = s;
-    while (p < q) {
-        unsigned c = *p;
-        if (plain_byte[c]) {
-            *o++ = (unsigned char)c;
-            p++;
-        } else if (c >= 0x80) {
-            size_t n = utf8_len(p, q);
-            if (!n) return -1;
-            memcpy(o, p, n);
-            o += n, p += n;
-        } else if (c != '\\') {
-            return -1; /* a control character */
-        } else {
-            switch (p[1]) { /* p + 1 < q: the scan stepped over escapes in pairs */
-            case '"': case '\\': case '/': *o++ = p[1]; break;
-            case 'b': *o++ = '\b'; break;
-            case 'f': *o++ = '\f'; break;
-            case 'n': *o++ = '\n'; break;
-            case 'r': *o++ = '\r'; break;
-            case 't': *o++ = '\t'; break;
-            case 'u': {
-                unsigned cp, lo;
-                if (hex4(p + 2, q, &cp)) return -1;
-                p += 4;
-                if (cp >= 0xDC00 && cp <= 0xDFFF) return -1;
-                if (cp >= 0xD800 && cp <= 0xDBFF) {
-                    if (q - p < 8 || p[2] != '\\' || p[3] != 'u' || hex4(p + 4, q, &lo) ||
-                        lo < 0xDC00 || lo > 0xDFFF)
-                        return -1;
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                    p += 6;
-                }
-                if (cp == 0 && key) return -1; /* jansson refuses NUL in a key */
-                o += utf8_put(o, cp);
-                break;
-            }
-            default: return -1;
-            }
-            p += 2;
-        }
-    }
-    luaL_pushresultsize(&b, (size_t)(o - o0));
+    unsigned char *o = (unsigned char *)luaL_buffinitsize(d->L, &b, (size_t)(q - s));
+    long n = json_unescape(s, q, o, key);
+    if (n < 0) return -1;
+    luaL_pushresultsize(&b, (size_t)n);
     return 0;
 }
 
@@ -246,16 +141,17 @@ static struct scache *push_scache(lua_State *L)
 /* d->p is just after the opening quote. */
 static int dec_string(struct dec *d, int key)
 {
-    const unsigned char *s = d->p, *p = s, *end = d->end;
-    while (p < end && plain_byte[*p]) p++;
+    const unsigned char *s = d->p, *p = s + plain_run(s, d->end), *end = d->end;
     if (p < end && *p == '"') { /* the common case: nothing to unescape */
         push_short(d, s, (size_t)(p - s));
         d->p = p + 1;
         return 0;
     }
+    /* the closing quote: the first one not escaped (the rest is checked while unescaping) */
     while (p < end && *p != '"') {
         if (*p == '\\' && end - p < 2) return -1;
         p += *p == '\\' ? 2 : 1;
+        p += plain_run(p, end);
     }
     if (p >= end) return -1;
     d->p = p + 1;

@@ -29,13 +29,17 @@ struct rules {
     uint64_t reloads_ok, reloads_failed;
     int64_t loaded_at_ms;
     struct event *watch;
+    int gc_pause, gc_stepmul; /* rules_set_gc(); 0: Lua's default */
     uint64_t sig;             /* directory signature last seen */
     int changed;              /* seen a change, waiting for a quiet poll */
 };
 
 static int load(struct rules *r, struct rules_version **v, char *err, size_t errlen)
 {
-    return rules_version_load(v, r->dir, r->budget, r->mem_limit, r->shared, err, errlen);
+    if (rules_version_load(v, r->dir, r->budget, r->mem_limit, r->shared, err, errlen)) return -1;
+    /* 0 leaves a parameter as it is (Lua's default on a new state) */
+    if (r->gc_pause || r->gc_stepmul) lua_gc((*v)->L, LUA_GCINC, r->gc_pause, r->gc_stepmul, 0);
+    return 0;
 }
 
 int rules_open(struct rules **out, const struct config *cfg, char *err, size_t errlen)
@@ -111,6 +115,13 @@ int rules_watch(struct rules *r, struct event_base *base)
     r->watch = event_new(base, -1, EV_PERSIST, on_poll, r);
     if (!r->watch || event_add(r->watch, &tv)) return -1;
     return 0;
+}
+
+void rules_set_gc(struct rules *r, int pause, int stepmul)
+{
+    r->gc_pause = pause;
+    r->gc_stepmul = stepmul;
+    lua_gc(r->cur->L, LUA_GCINC, pause, stepmul, 0);
 }
 
 const char *rules_version_id(struct rules *r)

@@ -83,6 +83,9 @@ struct rules_ctx {           /* what bindings need from the host; set per run, c
     /* idmap/kv go here instead of store when set (store may then be NULL) */
     const struct rules_state_ops *state;
     void *state_ud;
+    /* The trace observer ignores "log": ez.log.* then neither formats nor traces a line the
+     * log level filters out (the dry-run, which reports writes and calls, not logs) */
+    int trace_no_logs;
 };
 
 struct rules;
@@ -99,6 +102,11 @@ int rules_reload(struct rules *r, char *err, size_t errlen);
 /* Polls the rules directory every second and reloads once a change has settled (one quiet
  * second), so an editor's multi-step save reloads once. Stopped by rules_close(). */
 int rules_watch(struct rules *r, struct event_base *base);
+
+/* The Lua incremental collector's pause and step multiplier (percent, as lua_gc(LUA_GCINC)) of
+ * the serving version's state and of every version loaded later; 0 keeps Lua's default. For a
+ * caller whose runs leave mostly short-lived garbage (the dry-run); the service keeps Lua's. */
+void rules_set_gc(struct rules *r, int pause, int stepmul);
 
 const char *rules_version_id(struct rules *r);
 int rules_handles(struct rules *r, const char *topic);

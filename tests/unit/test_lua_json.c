@@ -419,6 +419,52 @@ static void test_decoder_string_cache(void **state)
     }
 }
 
+/* Strings are scanned a word (8 bytes) at a time: every byte value at every position of a
+ * word, and pairs of escapes and multi-byte sequences straddling word boundaries, as values
+ * and as keys, whole and cut short, must decode as jansson decodes them. */
+static void test_decoder_string_words(void **state)
+{
+    (void)state;
+    char doc[128];
+    for (int b = 0; b < 256; b++) {
+        for (int at = 0; at < 20; at++) {
+            for (int key = 0; key < 2; key++) {
+                size_t n = 0;
+                if (key) doc[n++] = '{';
+                doc[n++] = '"';
+                for (int i = 0; i < 24; i++) doc[n++] = i == at ? (char)b : (char)('a' + i);
+                doc[n++] = '"';
+                if (key) n += (size_t)sprintf(doc + n, ":1}");
+                differential(doc, n);
+            }
+        }
+    }
+    static const char *const pieces[] = {
+        "\\\"", "\\\\", "\\/", "\\n", "\\u00e9", "\\u20AC", "\\ud83d\\ude00", "\\u0000",
+        "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xc3", "\xed\xa0\x80", "\x1f", "\\x",
+        "\\ud83d", "\\",
+    };
+    size_t np = sizeof pieces / sizeof pieces[0];
+    for (size_t x = 0; x < np; x++) {
+        for (size_t y = 0; y < np; y++) {
+            for (int at = 0; at < 17; at++) {
+                for (int gap = 0; gap < 10; gap += 3) {
+                    size_t n = 0;
+                    doc[n++] = '"';
+                    for (int i = 0; i < at; i++) doc[n++] = 'p';
+                    n += (size_t)sprintf(doc + n, "%s", pieces[x]);
+                    for (int i = 0; i < gap; i++) doc[n++] = 'q';
+                    n += (size_t)sprintf(doc + n, "%s", pieces[y]);
+                    for (int i = 0; i < 9; i++) doc[n++] = 'r';
+                    doc[n++] = '"';
+                    differential(doc, n);
+                    for (size_t cut = n - 12; cut < n; cut++) differential(doc, cut);
+                }
+            }
+        }
+    }
+}
+
 static void test_decoder_random(void **state)
 {
     (void)state;
@@ -580,6 +626,7 @@ int main(void)
         cmocka_unit_test(test_unencodable),
         cmocka_unit_test(test_decoder_edge_cases),
         cmocka_unit_test(test_decoder_string_cache),
+        cmocka_unit_test(test_decoder_string_words),
         cmocka_unit_test(test_decoder_random),
         cmocka_unit_test(test_decoder_fixtures),
         cmocka_unit_test(test_encoder_differential),

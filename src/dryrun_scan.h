@@ -1,0 +1,41 @@
+/* dryrun_scan: a quick look at one line of a recording, for the journal index. The index needs
+ * only each line's calls, not its event, yet the full read (dryrun_read) unescapes and copies
+ * the whole line, ~9 KB of it the webhook body; the first event that reads through the index
+ * waits for the pass over the whole file. The scan checks the line against JSON's grammar
+ * without building anything and notes where each call's fields are, so the caller decodes just
+ * those.
+ *
+ * It vouches only for lines it checked completely and that the full read takes the same way:
+ * on anything unusual (a \u0000, a number jansson might refuse, a key written with escapes, a
+ * repeated "calls", deep nesting, a line that is not an object, "calls" that is not an array of
+ * objects, any syntax error) it says so, and the caller reads that line the full way. So what a
+ * line yields never depends on which way it was read. */
+#ifndef EZ_DRYRUN_SCAN_H
+#define EZ_DRYRUN_SCAN_H
+
+#include <stddef.h>
+
+/* The text of a value in the line (a string with its quotes); s NULL when absent. */
+struct dryrun_span {
+    const char *s;
+    size_t n;
+};
+
+enum { DRYRUN_F_KIND, DRYRUN_F_METHOD, DRYRUN_F_PATH, DRYRUN_F_BODY, DRYRUN_F_RESPONSE,
+       DRYRUN_F_STATUS, DRYRUN_NFIELDS };
+
+struct dryrun_scan_call {
+    struct dryrun_span f[DRYRUN_NFIELDS]; /* a repeated member: the last one, as decoded */
+};
+
+struct dryrun_scan {
+    struct dryrun_scan_call *calls;       /* the elements of "calls", in order */
+    size_t ncalls, cap;
+};
+
+/* 1: the line (len bytes, need not be terminated) is vouched for and sc holds its calls;
+ * 0: read it the full way (also when out of memory). */
+int dryrun_scan_line(struct dryrun_scan *sc, const char *line, size_t len);
+void dryrun_scan_free(struct dryrun_scan *sc);
+
+#endif

@@ -1,0 +1,191 @@
+/* json_text: the byte-level rules of JSON strings that the direct decoder (lua_json_fast.c) and
+ * the recording's line scan (dryrun_scan.c) share, so the scan can never accept a string the
+ * decoder refuses. Header-only: these run per byte of every line and must inline. */
+#ifndef EZ_JSON_TEXT_H
+#define EZ_JSON_TEXT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Bytes a string can hold as they are: printable ASCII other than '"' and '\\'. */
+static const unsigned char plain_byte[256] = {
+#define R16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
+    R16(0), R16(0),
+    1, 1, 0 /* " */, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    R16(1), R16(1),
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0 /* \\ */, 1, 1, 1,
+    R16(1), R16(1),
+    R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0),
+#undef R16
+};
+
+/* Strings are scanned 8 bytes at a time. A recorded line is mostly long strings (the webhook
+ * body and the API answers, as escaped JSON text), and the byte-at-a-time loops over them were
+ * most of the reader's and the journal index's time. The words are read with memcpy (no
+ * alignment needed) and never past the end of the text. */
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define WORD_SCAN 1
+#define ONES UINT64_C(0x0101010101010101)
+
+/* The high bit of each byte of x that is not plain (see plain_byte). The lowest flagged byte
+ * is exact (a borrow only runs upwards, from a byte that is itself flagged), which is the only
+ * one read: its index is the number of plain bytes before it. */
+static inline uint64_t not_plain(uint64_t x)
+{
+    uint64_t q = x ^ (ONES * '"'), b = x ^ (ONES * '\\');
+    return (((x - ONES * 0x20) & ~x) | ((q - ONES) & ~q) | ((b - ONES) & ~b) | x) & (ONES * 0x80);
+}
+#else
+#define WORD_SCAN 0
+#endif
+
+/* The number of plain bytes at p (up to end). */
+static inline size_t plain_run(const unsigned char *p, const unsigned char *end)
+{
+    const unsigned char *s = p;
+#if WORD_SCAN
+    for (; end - p >= 8; p += 8) {
+        uint64_t x, m;
+        memcpy(&x, p, 8);
+        if ((m = not_plain(x)) != 0) return (size_t)(p - s) + (size_t)(__builtin_ctzll(m) >> 3);
+    }
+#endif
+    while (p < end && plain_byte[*p]) p++;
+    return (size_t)(p - s);
+}
+
+static inline int hex4(const unsigned char *p, const unsigned char *end, unsigned *out)
+{
+    unsigned v = 0;
+    if (end - p < 4) return -1;
+    for (int i = 0; i < 4; i++) {
+        unsigned c = p[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9') v |= c - '0';
+        else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
+        else return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Length of the valid UTF-8 sequence at p (2..4), or 0. The same rules as jansson's: no
+ * overlong forms, no surrogates, nothing above U+10FFFF. */
+static inline size_t utf8_len(const unsigned char *p, const unsigned char *end)
+{
+    unsigned c = p[0];
+    size_t n = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    if (!n || (size_t)(end - p) < n) return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80) return 0;
+    if (n == 3 && ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] > 0x9F))) return 0;
+    if (n == 4 && ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] > 0x8F))) return 0;
+    return n;
+}
+
+/* Copies the plain bytes at *p (up to q) to *o and advances both. Whole words are stored, the
+ * bytes after the first special one included: *o trails *p within an output as long as the
+ * input (see json_unescape), so a word stored at *o while *p + 8 <= q stays inside it, and
+ * the extra bytes are overwritten next. */
+static inline void copy_plain(const unsigned char **p, unsigned char **o, const unsigned char *q)
+{
+    const unsigned char *i = *p;
+    unsigned char *w = *o;
+#if WORD_SCAN
+    for (; q - i >= 8; i += 8, w += 8) {
+        uint64_t x, m;
+        memcpy(&x, i, 8);
+        memcpy(w, &x, 8);
+        if ((m = not_plain(x)) != 0) {
+            size_t k = (size_t)(__builtin_ctzll(m) >> 3);
+            *p = i + k;
+            *o = w + k;
+            return;
+        }
+    }
+#endif
+    while (i < q && plain_byte[*i]) *w++ = *i++;
+    *p = i;
+    *o = w;
+}
+
+static inline size_t utf8_put(unsigned char *o, unsigned cp)
+{
+    if (cp < 0x80) {
+        o[0] = (unsigned char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (unsigned char)(0xC0 | cp >> 6);
+        o[1] = (unsigned char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (unsigned char)(0xE0 | cp >> 12);
+        o[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
+        o[2] = (unsigned char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    o[0] = (unsigned char)(0xF0 | cp >> 18);
+    o[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3F));
+    o[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
+    o[3] = (unsigned char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* Unescapes a string's text from s (after the opening quote) to q (the closing quote, found by
+ * a scan that steps over escapes in pairs, so a backslash is never the last byte) into o, which
+ * has room for q - s bytes: the decoder's rules, jansson's. Returns the length written, or -1
+ * when the text is no valid string (a control byte, bad UTF-8, a bad escape or surrogate, and
+ * with key a \u0000: jansson refuses NUL in a key). */
+static inline long json_unescape(const unsigned char *s, const unsigned char *q, unsigned char *o,
+                                 int key)
+{
+    unsigned char *o0 = o;
+    const unsigned char *p = s;
+    for (;;) {
+        copy_plain(&p, &o, q);
+        if (p >= q) break;
+        unsigned c = *p;
+        if (c >= 0x80) {
+            size_t n = utf8_len(p, q);
+            if (!n) return -1;
+            memcpy(o, p, n);
+            o += n, p += n;
+        } else if (c != '\\') {
+            return -1; /* a control character */
+        } else {
+            switch (p[1]) { /* p + 1 < q: the scan stepped over escapes in pairs */
+            case '"': case '\\': case '/': *o++ = p[1]; break;
+            case 'b': *o++ = '\b'; break;
+            case 'f': *o++ = '\f'; break;
+            case 'n': *o++ = '\n'; break;
+            case 'r': *o++ = '\r'; break;
+            case 't': *o++ = '\t'; break;
+            case 'u': {
+                unsigned cp, lo;
+                if (hex4(p + 2, q, &cp)) return -1;
+                p += 4;
+                if (cp >= 0xDC00 && cp <= 0xDFFF) return -1;
+                if (cp >= 0xD800 && cp <= 0xDBFF) {
+                    if (q - p < 8 || p[2] != '\\' || p[3] != 'u' || hex4(p + 4, q, &lo) ||
+                        lo < 0xDC00 || lo > 0xDFFF)
+                        return -1;
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                    p += 6;
+                }
+                if (cp == 0 && key) return -1; /* jansson refuses NUL in a key */
+                o += utf8_put(o, cp);
+                break;
+            }
+            default: return -1;
+            }
+            p += 2;
+        }
+    }
+    return (long)(o - o0);
+}
+
+#endif
