@@ -9,6 +9,7 @@
 
 #include "dryrun_read.h"
 #include "dryrun_scan.h"
+#include "test_rng.h"
 
 #include <jansson.h>
 
@@ -221,15 +222,6 @@ static void both_ways(const char *line, size_t len)
     fclose(g);
 }
 
-/* xorshift64*: reproducible edits */
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static unsigned rnd(unsigned n)
-{
-    rng ^= rng >> 12;
-    rng ^= rng << 25;
-    rng ^= rng >> 27;
-    return (unsigned)((rng * 0x2545F4914F6CDD1Dull) >> 33) % n;
-}
 
 static void test_same_calls(void **state)
 {

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include "lua_json.h"
+#include "test_rng.h"
 
 #include <lauxlib.h>
 #include <lualib.h>
@@ -293,15 +294,6 @@ static void test_decoder_edge_cases(void **state)
     }
 }
 
-/* xorshift64*: reproducible "random" documents */
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static unsigned rnd(unsigned n)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return (unsigned)((rng_state * 0x2545F4914F6CDD1Dull) >> 33) % n;
-}
 
 struct gen {
     char *buf;
