@@ -246,16 +246,7 @@ static void test_same_calls(void **state)
     struct dryrun_scan sc = { 0 };
     int vouched = 0, refused = 0;
     for (int k = 0; k < 3000; k++) { /* one random edit each: to delete, insert, or cut */
-        size_t at = rnd((unsigned)n0 + 1), n = n0;
-        memcpy(m, base, n0);
-        switch (rnd(3)) {
-        case 0: if (at < n) memmove(m + at, m + at + 1, n - at - 1), n--; break;
-        case 1:
-            memmove(m + at + 1, m + at, n - at), n++;
-            m[at] = noise[rnd(sizeof noise - 1)];
-            break;
-        default: n = at; break;
-        }
+        size_t n = rnd_edit(m, base, n0, noise, sizeof noise - 1);
         if (memchr(m, '\n', n)) continue; /* two lines: not one case */
         m[n] = '\0';
         if (memchr(m, '\0', n)) continue;

@@ -472,16 +472,7 @@ static void test_decoder_random(void **state)
         differential(g.buf, g.len);
         m = realloc(m, g.len + 2);
         for (int k = 0; k < 12; k++) { /* one random edit each */
-            size_t at = rnd((unsigned)g.len + 1), n = g.len;
-            memcpy(m, g.buf, g.len);
-            switch (rnd(3)) {
-            case 0: if (at < n) memmove(m + at, m + at + 1, n - at - 1), n--; break;
-            case 1:
-                memmove(m + at + 1, m + at, n - at), n++;
-                m[at] = noise[rnd(sizeof noise - 1)];
-                break;
-            default: n = at; break;
-            }
+            size_t n = rnd_edit(m, g.buf, g.len, noise, sizeof noise - 1);
             differential(m, n);
         }
     }
