@@ -112,6 +112,9 @@ static void status(void *ud, json_t *st)
             json_object_set_new(by, store_job_state_name(s), json_integer(total));
         }
         json_object_set_new(st, "jobs", by);
+        int64_t backlog = 0;
+        for (int p = 0; p < STORE_JOB_NPRIORITIES; p++) backlog += es.backlog[p];
+        json_object_set_new(st, "backlog", json_integer(backlog));
         json_object_set_new(st, "oldest_pending_ms", json_integer(es.oldest_pending_age_ms));
         json_object_set_new(st, "running", json_integer(es.running));
     }
@@ -133,14 +136,20 @@ static void collect(void *ud, struct metrics *m)
                 metrics_set(metrics_gauge(m, "ezsync_jobs", labels, "jobs by state and priority"),
                             (double)es.depth[s][p]);
             }
-        metrics_set(metrics_gauge(m, "ezsync_queue_depth", NULL, "jobs waiting to run"),
-                    (double)(es.depth[STORE_JOB_QUEUED][0] + es.depth[STORE_JOB_QUEUED][1] +
-                             es.depth[STORE_JOB_QUEUED][2] + es.depth[STORE_JOB_QUEUED][3] +
-                             es.depth[STORE_JOB_QUEUED][4] + es.depth[STORE_JOB_RETRY_WAIT][0] +
-                             es.depth[STORE_JOB_RETRY_WAIT][1] + es.depth[STORE_JOB_RETRY_WAIT][2] +
-                             es.depth[STORE_JOB_RETRY_WAIT][3] + es.depth[STORE_JOB_RETRY_WAIT][4]));
+        double waiting = 0;
+        for (int p = 0; p < STORE_JOB_NPRIORITIES; p++) {
+            snprintf(labels, sizeof labels, "priority=\"%d\"", p);
+            metrics_set(metrics_gauge(m, "ezsync_backlog_events", labels,
+                                      "deliveries stored, waiting to become jobs"),
+                        (double)es.backlog[p]);
+            waiting += (double)(es.backlog[p] + es.depth[STORE_JOB_QUEUED][p] +
+                                es.depth[STORE_JOB_RETRY_WAIT][p]);
+        }
+        metrics_set(metrics_gauge(m, "ezsync_queue_depth", NULL,
+                                  "events waiting to run: backlog, queued and retry_wait jobs"),
+                    waiting);
         metrics_set(metrics_gauge(m, "ezsync_queue_oldest_seconds", NULL,
-                                  "age of the oldest waiting job's event"),
+                                  "age of the oldest waiting event"),
                     (double)es.oldest_pending_age_ms / 1000.0);
         metrics_set(metrics_gauge(m, "ezsync_jobs_running", NULL, "jobs in flight"), es.running);
         static const struct { const char *name, *help; size_t off; } counters[] = {

@@ -18,7 +18,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define INGEST_BATCH 500
 #define ERROR_MAX 2000           /* bytes of a response body kept in last_error */
 
 const int64_t engine_latency_bounds_ms[ENGINE_LATENCY_BUCKETS - 1] = {
@@ -50,9 +49,12 @@ struct engine {
     long concurrency, retry_base_ms, retry_cap_ms, max_attempts, sweep_ms;
     struct engine_slot *slots;
     int nrunning;
-    struct event *ingest_ev, *pick_ev, *sweep_ev, *retry_ev;
+    struct event *pick_ev, *sweep_ev, *retry_ev, *trickle_ev;
     int64_t retry_armed_at;      /* 0: the retry timer is not armed */
     int started, stopping;
+    int hungry;                  /* the last pick left slots free */
+    int backlog_empty;           /* the last backlog read found nothing (until the next notify) */
+    int64_t refill_at;           /* ms; no backlog jobbing before (the trickle) */
     void (*stopped)(void *ud);
     void *stopped_ud;
     uint64_t rng;
@@ -89,48 +91,60 @@ static void job_id_text(int64_t id, char *buf, size_t len)
     snprintf(buf, len, "%" PRId64, id);
 }
 
-/* ---- job creation ---- */
+/* ---- job creation ----
+ * Events wait in the store's backlog (the webhook receiver commits nothing else before its
+ * 200) until a pick finds fewer runnable jobs than free slots: then one batch becomes jobs,
+ * lane by lane (by topic priority), oldest first within a lane. So jobs are made at the pace
+ * the engine runs them, bounded by the remotes' rate limits, not at the pace deliveries
+ * arrive, and a batch pays one transaction and one body parse per event, off the ack path. */
+#define JOB_BATCH 128
+/* Queued jobs past which the backlog is jobbed only a batch per TRICKLE_MS: slots idle with
+ * that many queued means they wait behind a few busy entities (or a remote that is down), and
+ * jobbing further helps only the other entities in the backlog. The trickle bounds the work
+ * spent on that look-ahead (and the head-of-line wait of those other entities). */
+#define RUNWAY 512
+#define TRICKLE_MS 1000
 
-/* Jobs events stored without one (producers store event and job together, see
- * engine_event_store; this catches events a previous version stored and had not jobbed yet),
- * in one transaction per batch. Returns how many, or -1. */
-static int ingest_batch(struct engine *eng)
+/* Jobs up to JOB_BATCH backlog events. Returns how many, or -1. */
+static int job_backlog(struct engine *eng)
 {
     struct store_event *evs = NULL;
+    struct engine_peek *pk = NULL;
     size_t n = 0;
-    int created = -1;
-    if (store_events_unjobbed(eng->st, INGEST_BATCH, &evs, &n)) goto cleanup;
+    int made = -1;
+    uint64_t dead_total = 0;
+    if (store_backlog_read(eng->st, JOB_BATCH, &evs, &n)) goto cleanup;
     if (n == 0) {
-        created = 0;
+        made = 0;
         goto cleanup;
     }
+    /* The bodies are parsed before the write lock is taken: the webhook writer's commits
+     * (which every waiting delivery waits for) are held up only by the inserts. */
+    if (!(pk = malloc(n * sizeof *pk))) goto cleanup;
+    for (size_t i = 0; i < n; i++) engine_topics_peek(evs[i].topic, evs[i].body, evs[i].body_len, &pk[i]);
     if (store_begin(eng->st)) goto cleanup;
-    uint64_t dead_total = 0;
     for (size_t i = 0; i < n; i++) {
         int dead = 0;
-        if (engine_job_for_event(eng->st, &evs[i], NULL, &dead)) {
+        /* An event stored with its job and a backlog entry both (a producer that forgot
+         * STORE_LANE_NONE) is taken off the backlog, not jobbed twice: a failing insert here
+         * would stall the whole backlog behind it. */
+        int jobbed = store_event_jobbed(eng->st, evs[i].id);
+        if (jobbed < 0 || (!jobbed && engine_job_for_event(eng->st, &evs[i], &pk[i], &dead)) ||
+            store_backlog_remove(eng->st, evs[i].lane, evs[i].id)) {
             store_rollback(eng->st);
-            log_error("cannot create jobs", "error", store_errmsg(eng->st));
             goto cleanup;
         }
         dead_total += (uint64_t)dead;
     }
-    if (store_commit(eng->st)) {
-        log_error("cannot create jobs", "error", store_errmsg(eng->st));
-        goto cleanup;
-    }
+    if (store_commit(eng->st)) goto cleanup;
     eng->ctr.dead += dead_total;
-    created = (int)n;
+    made = (int)n;
 cleanup:
-    if (created < 0 && n == 0) log_error("cannot read new events", "error", store_errmsg(eng->st));
+    if (made < 0) log_error("cannot create jobs", "error", evs && !pk ? "out of memory"
+                                                                     : store_errmsg(eng->st));
+    free(pk);
     store_events_free(evs, n);
-    return created;
-}
-
-static void ingest(struct engine *eng)
-{
-    int n;
-    while ((n = ingest_batch(eng)) == INGEST_BATCH) {}
+    return made;
 }
 
 /* ---- scheduling ---- */
@@ -164,6 +178,22 @@ static void promote(struct engine *eng)
         log_error("cannot promote due retries", "error", store_errmsg(eng->st));
 }
 
+static void on_trickle(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    schedule_pick(arg);
+}
+
+static void arm_trickle(struct engine *eng)
+{
+    if (eng->stopping || evtimer_pending(eng->trickle_ev, NULL)) return;
+    int64_t delay = eng->refill_at - store_now_ms();
+    if (delay < 0) delay = 0;
+    struct timeval tv = { (time_t)(delay / 1000), (suseconds_t)((delay % 1000) * 1000) };
+    evtimer_add(eng->trickle_ev, &tv);
+}
+
 static void on_retry_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -175,15 +205,6 @@ static void on_retry_timer(evutil_socket_t fd, short what, void *arg)
     schedule_pick(eng);
 }
 
-static void on_ingest(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    struct engine *eng = arg;
-    ingest(eng);
-    schedule_pick(eng);
-}
-
 /* The sweep catches what no hook announced: events from another process, dead letters
  * retried from the CLI, retries whose timer was lost. */
 static void on_sweep(evutil_socket_t fd, short what, void *arg)
@@ -192,7 +213,6 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct engine *eng = arg;
     if (eng->stopping) return;
-    ingest(eng);
     promote(eng);
     rearm_retry(eng);
     schedule_pick(eng);
@@ -531,6 +551,28 @@ static void on_pick(evutil_socket_t fd, short what, void *arg)
         log_error("cannot find runnable jobs", "error", store_errmsg(eng->st));
         n = 0;
     }
+    /* The backlog becomes jobs (a batch) when slots would idle or when it holds events of a
+     * higher priority than a job about to start, so orders still overtake a catalog backlog.
+     * Below the runway the next batch follows on the next loop turn (so a long backlog never
+     * holds the loop); past it, idle slots get a batch per TRICKLE_MS. */
+    int more = 0, lane = -1, prio = 0;
+    int64_t now = store_now_ms(), queued = 0;
+    if (!eng->backlog_empty && store_backlog_first_lane(eng->st, &lane) == 0 && lane < 0)
+        eng->backlog_empty = 1;
+    int jump = lane >= 0 && n > 0 && store_job_priority(eng->st, ids[n - 1], &prio) == 0 &&
+               lane < prio;
+    int idle = lane >= 0 && !jump && (int)n < free_slots && now >= eng->refill_at &&
+               store_jobs_queued(eng->st, RUNWAY, &queued) == 0;
+    if (jump || idle) {
+        int made = job_backlog(eng);
+        if (made == 0) eng->backlog_empty = 1;
+        if (idle && queued >= RUNWAY) eng->refill_at = now + TRICKLE_MS;
+        else more = made == JOB_BATCH;
+        if (made > 0 && store_jobs_runnable(eng->st, free_slots, ids, &n)) {
+            log_error("cannot find runnable jobs", "error", store_errmsg(eng->st));
+            n = 0;
+        }
+    }
     for (size_t i = 0; i < n && !eng->stopping; i++) {
         struct engine_slot *sl = NULL;
         for (long k = 0; k < eng->concurrency && !sl; k++)
@@ -539,6 +581,9 @@ static void on_pick(evutil_socket_t fd, short what, void *arg)
         start_job(eng, sl, ids[i]);
     }
     free(ids);
+    eng->hungry = eng->nrunning < eng->concurrency;
+    if (more && eng->hungry) schedule_pick(eng);
+    else if (eng->hungry && !eng->backlog_empty && eng->refill_at > now) arm_trickle(eng);
 }
 
 /* ---- lifecycle ---- */
@@ -561,11 +606,11 @@ struct engine *engine_new(struct event_base *base, struct store *st, const struc
     eng->rng = (uint64_t)store_now_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)eng;
     if (!eng->rng) eng->rng = 0x9E3779B97F4A7C15ULL;
     eng->slots = calloc((size_t)eng->concurrency, sizeof *eng->slots);
-    eng->ingest_ev = event_new(base, -1, 0, on_ingest, eng);
     eng->pick_ev = event_new(base, -1, 0, on_pick, eng);
     eng->sweep_ev = event_new(base, -1, EV_PERSIST, on_sweep, eng);
     eng->retry_ev = evtimer_new(base, on_retry_timer, eng);
-    if (!eng->slots || !eng->ingest_ev || !eng->pick_ev || !eng->sweep_ev || !eng->retry_ev)
+    eng->trickle_ev = evtimer_new(base, on_trickle, eng);
+    if (!eng->slots || !eng->pick_ev || !eng->sweep_ev || !eng->retry_ev || !eng->trickle_ev)
         goto fail;
     for (long i = 0; i < eng->concurrency; i++) {
         eng->slots[i].eng = eng;
@@ -594,7 +639,6 @@ int engine_start(struct engine *eng)
     eng->stopping = 0;
     struct timeval tv = { (time_t)(eng->sweep_ms / 1000), (suseconds_t)(eng->sweep_ms % 1000) * 1000 };
     evtimer_add(eng->sweep_ev, &tv);
-    ingest(eng);
     promote(eng);
     rearm_retry(eng);
     schedule_pick(eng);
@@ -606,6 +650,7 @@ void engine_stop(struct engine *eng, int graceful, void (*stopped)(void *ud), vo
     eng->stopping = 1;
     evtimer_del(eng->sweep_ev);
     evtimer_del(eng->retry_ev);
+    evtimer_del(eng->trickle_ev);
     eng->retry_armed_at = 0;
     if (graceful && eng->nrunning > 0) {
         eng->stopped = stopped;
@@ -626,26 +671,27 @@ void engine_free(struct engine *eng)
         if (sl->resp_ev) event_free(sl->resp_ev);
     }
     free(eng->slots);
-    if (eng->ingest_ev) event_free(eng->ingest_ev);
     if (eng->pick_ev) event_free(eng->pick_ev);
     if (eng->sweep_ev) event_free(eng->sweep_ev);
     if (eng->retry_ev) event_free(eng->retry_ev);
+    if (eng->trickle_ev) event_free(eng->trickle_ev);
     free(eng);
 }
 
 void engine_notify_events(struct engine *eng)
 {
-    if (eng && eng->ingest_ev && !eng->stopping) event_active(eng->ingest_ev, 0, 1);
+    if (!eng) return;
+    eng->backlog_empty = 0;
+    schedule_pick(eng);
 }
 
-void engine_notify_jobs(struct engine *eng)
+void engine_notify_backlog(struct engine *eng)
 {
-    if (eng) schedule_pick(eng);
-}
-
-void engine_count_dead(struct engine *eng, size_t n)
-{
-    if (eng) eng->ctr.dead += n;
+    if (!eng) return;
+    eng->backlog_empty = 0;
+    /* Only a hungry engine can use a new backlog entry, and only when the trickle allows:
+     * otherwise the commit (hundreds a second in a flash sale) costs the loop nothing. */
+    if (eng->hungry && store_now_ms() >= eng->refill_at) schedule_pick(eng);
 }
 
 /* ---- admin and metrics ---- */
@@ -669,9 +715,11 @@ int engine_stats(struct engine *eng, struct engine_stats *out)
 {
     *out = eng->ctr;
     out->running = eng->nrunning;
-    int64_t oldest = 0;
-    if (store_jobs_depth(eng->st, out->depth) || store_jobs_oldest_pending(eng->st, &oldest))
+    int64_t oldest = 0, oldest_backlog = 0;
+    if (store_jobs_depth(eng->st, out->depth) || store_jobs_oldest_pending(eng->st, &oldest) ||
+        store_backlog_depth(eng->st, out->backlog, &oldest_backlog))
         return -1;
+    if (oldest_backlog && (!oldest || oldest_backlog < oldest)) oldest = oldest_backlog;
     out->oldest_pending_age_ms = oldest ? store_now_ms() - oldest : 0;
     return 0;
 }

@@ -1,5 +1,7 @@
-/* engine: the job engine. Turns stored events into durable jobs (one per event), runs them
- * with bounded concurrency, strictly in event order per entity key and by topic priority,
+/* engine: the job engine. Turns stored events into durable jobs (one per event; webhook
+ * deliveries from the store's backlog when it has room for them), runs them
+ * with bounded concurrency, strictly one at a time and in order per entity key, by topic
+ * priority,
  * journals every outbound call, retries transient failures with capped full-jitter backoff and
  * dead-letters the rest. It uses the rule host and the remotes only through the two
  * function-pointer interfaces below (the service wires the adapters), the store for all state
@@ -118,13 +120,11 @@ void engine_stop(struct engine *eng, int graceful, void (*stopped)(void *ud), vo
 /* Frees everything. Call after the remotes adapter can no longer call a done callback. */
 void engine_free(struct engine *eng);
 
-/* The ingest hook: new events were committed; the engine jobs them on its next loop turn. */
+/* New events or jobs were committed (the webhook receiver's backlog, pollers, schedules):
+ * the engine looks for work on its next loop turn. */
 void engine_notify_events(struct engine *eng);
-/* New jobs were committed with their events (engine_event_store): look for runnable ones,
- * without the scan for unjobbed events that engine_notify_events also does. */
-void engine_notify_jobs(struct engine *eng);
-/* Counts jobs another thread created dead (engine_event_store in the webhook commit). */
-void engine_count_dead(struct engine *eng, size_t n);
+/* The webhook receiver's hook: events joined the backlog (and nothing else changed). */
+void engine_notify_backlog(struct engine *eng);
 
 /* ---- for the admin API, metrics and tests ---- */
 
@@ -141,7 +141,9 @@ extern const int64_t engine_latency_bounds_ms[ENGINE_LATENCY_BUCKETS - 1];
 
 struct engine_stats {
     int64_t depth[STORE_JOB_NSTATES][STORE_JOB_NPRIORITIES]; /* jobs by state, priority */
-    int64_t oldest_pending_age_ms; /* event age of the oldest queued/retry_wait job; 0 none */
+    int64_t backlog[STORE_JOB_NPRIORITIES]; /* events stored, not jobbed yet, by lane */
+    int64_t oldest_pending_age_ms; /* event age of the oldest backlog event or queued/retry_wait
+                                    * job; 0 none */
     int running;                 /* jobs in flight in this process */
     /* since start, this process: */
     uint64_t started, done, dead, retried, replayed_steps, sent_steps, diverged;
@@ -165,6 +167,8 @@ struct engine_topic_class {
     /* a Shopify order event: its id and updated_at (for the catch-up poller), else NULL */
     char *order_id, *order_updated_at;
 };
+/* A topic's priority, from the topic alone (the webhook receiver's backlog lane). */
+int engine_topics_priority(const char *topic);
 /* Classifies an event by topic and JSON body (parsed with exact int64 ids). Returns 0, or -1
  * with the reason in err when the body cannot be used: the job is then dead-lettered. */
 /* Classification in two steps, for a caller that reads the body before the event has an id
@@ -202,8 +206,9 @@ void engine_topics_free(struct engine_topic_class *c);
 int engine_job_for_event(struct store *st, const struct store_event *ev,
                          const struct engine_peek *pk, int *dead);
 /* store_event_insert and, when the event is new, its job, in one transaction (nested in the
- * caller's, if any). Every producer of events stores them this way: the webhook writer thread,
- * pollers, schedules, rule emits. *dead (may be NULL) as above. 0 or -1. */
+ * caller's, if any): pollers, schedules and rule emits store events this way (few, and their
+ * jobs are wanted now). The webhook receiver stores only the event, in the backlog, for the
+ * engine to job when it has room. *dead (may be NULL) as above. 0 or -1. */
 int engine_event_store(struct store *st, struct store_event *ev, const struct engine_peek *pk,
                        int *inserted, int *dead);
 

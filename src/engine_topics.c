@@ -52,6 +52,12 @@ static const struct topic_rule *find_rule(const char *topic)
     return NULL;
 }
 
+int engine_topics_priority(const char *topic)
+{
+    const struct topic_rule *r = topic ? find_rule(topic) : NULL;
+    return r ? r->priority : 3;
+}
+
 /* ---- reading the few ids a job needs, without building the document ----
  * Classification runs for every delivery inside the webhook commit, so it must cost little: a
  * SAX pass (yajl) that validates the whole body but keeps only the values at the wanted paths
@@ -350,7 +356,7 @@ int engine_topics_classify_peeked(int64_t event_id, const char *topic,
     memset(out, 0, sizeof *out);
     if (errlen) err[0] = '\0';
     const struct topic_rule *r = find_rule(topic ? topic : "");
-    out->priority = r ? r->priority : 3;
+    out->priority = engine_topics_priority(topic);
     if (r && r->kind && strcmp(r->kind, "schedule") == 0) {
         /* Schedule events are keyed by their name: two runs of one schedule never overlap. */
         snprintf(key, sizeof key, "schedule:%s", topic + strlen("schedule/"));
@@ -435,6 +441,7 @@ int engine_event_store(struct store *st, struct store_event *ev, const struct en
 {
     int d = 0;
     if (dead) *dead = 0;
+    ev->lane = STORE_LANE_NONE;  /* its job comes with it, not from the backlog */
     if (store_begin(st)) return -1;
     if (store_event_insert(st, ev, inserted) || (*inserted && engine_job_for_event(st, ev, pk, &d))) {
         store_rollback(st);

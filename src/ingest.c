@@ -37,9 +37,6 @@ struct ingest_item {
     struct evhttp_request *req;  /* loop thread only */
     struct store_event ev;       /* strings point into data: the writer reads nothing else */
     int result;                  /* INGEST_*, set by the writer */
-    struct engine_peek peek;     /* the job's ids, read from the body on the loop thread: the
-                                  * writer's batch is the commit cycle every delivery waits
-                                  * for, the loop has time to spare */
     char *headers_json;
     char data[];                 /* copies of the header values and the body */
 };
@@ -202,22 +199,22 @@ char *ingest_headers_json(const struct evkeyvalq *h)
     return b.p;
 }
 
-int ingest_commit_batch(struct store *st, struct store_event **evs,
-                        const struct engine_peek *const *peeks, int *results, size_t n,
+int ingest_commit_batch(struct store *st, struct store_event **evs, int *results, size_t n,
                         char *err, size_t errlen)
 {
     size_t i;
     for (i = 0; i < n; i++) results[i] = INGEST_FAILED;
     if (store_begin(st)) goto fail;
     for (i = 0; i < n; i++) {
-        int inserted = 0, dead = 0;
-        /* The event's job in the same commit: the loop thread never re-reads or parses what
-         * it acknowledged, and never contends with this thread for the write lock to job it. */
-        if (engine_event_store(st, evs[i], peeks ? peeks[i] : NULL, &inserted, &dead)) {
+        int inserted = 0;
+        /* The event alone (and its backlog entry), the body unread: what the 200 promises is
+         * that the delivery is on disk, and the engine jobs it when it has room. */
+        evs[i]->lane = engine_topics_priority(evs[i]->topic);
+        if (store_event_insert(st, evs[i], &inserted)) {
             store_rollback(st);
             goto fail;
         }
-        results[i] = !inserted ? INGEST_DUPLICATE : dead ? INGEST_STORED_DEAD : INGEST_STORED;
+        results[i] = inserted ? INGEST_STORED : INGEST_DUPLICATE;
     }
     if (store_commit(st)) goto fail;
     return 0;
@@ -286,7 +283,7 @@ static void reply_item(struct ingest *in, struct ingest_item *it, int result)
     char body[96];
     if (in->draining)
         evhttp_add_header(evhttp_request_get_output_headers(it->req), "Connection", "close");
-    if (result == INGEST_STORED || result == INGEST_STORED_DEAD) {
+    if (result == INGEST_STORED) {
         snprintf(body, sizeof body, "{\"ok\":true,\"id\":%lld}\n", (long long)it->ev.id);
         httpd_reply(it->req, 200, "application/json", body);
     } else if (result == INGEST_DUPLICATE) {
@@ -305,7 +302,7 @@ static void notify_stored(struct ingest *in, struct ingest_item **items, const i
     size_t run = 0;
     if (!in->on_events_stored) return;
     for (size_t i = 0; i <= n; i++) {
-        int stored = i < n && (results[i] == INGEST_STORED || results[i] == INGEST_STORED_DEAD);
+        int stored = i < n && results[i] == INGEST_STORED;
         if (stored && run && items[i]->ev.id == next) {
             run++;
             next++;
@@ -335,24 +332,19 @@ static void *writer_main(void *arg)
         if (!items) break;   /* quit, nothing left */
 
         struct store_event **evs = malloc(n * sizeof *evs);
-        const struct engine_peek **peeks = malloc(n * sizeof *peeks);
         int *results = calloc(n, sizeof *results);
         char err[512] = "out of memory";
         int rc = -1;
         double t0 = now_seconds();
         struct ingest_item *it = items;
-        if (evs && peeks && results) {
-            for (size_t i = 0; i < n; i++, it = it->next) {
-                evs[i] = &it->ev;
-                peeks[i] = &it->peek;
-            }
-            rc = ingest_commit_batch(w->store, evs, peeks, results, n, err, sizeof err);
+        if (evs && results) {
+            for (size_t i = 0; i < n; i++, it = it->next) evs[i] = &it->ev;
+            rc = ingest_commit_batch(w->store, evs, results, n, err, sizeof err);
         }
         double seconds = now_seconds() - t0;
         it = items;
         for (size_t i = 0; i < n; i++, it = it->next) it->result = results ? results[i] : 0;
         free(evs);
-        free(peeks);
         free(results);
 
         pthread_mutex_lock(&w->mu);
@@ -398,7 +390,7 @@ static void dispatch(struct ingest *in)
 static void complete(struct ingest *in, struct ingest_item *items, size_t n, int rc,
                      double seconds, const char *err)
 {
-    size_t stored = 0, dups = 0, dead = 0, i = 0;
+    size_t stored = 0, dups = 0, i = 0;
     struct ingest_item **arr = malloc(n * sizeof *arr);
     int *results = malloc(n * sizeof *results);
     /* The commit ran on another thread; the loop's cached time is still current enough, but
@@ -408,8 +400,7 @@ static void complete(struct ingest *in, struct ingest_item *items, size_t n, int
     metrics_observe(in->m_batch, (double)n);
     for (struct ingest_item *it = items; it; it = it->next, i++) {
         reply_item(in, it, it->result);
-        stored += it->result == INGEST_STORED || it->result == INGEST_STORED_DEAD;
-        dead += it->result == INGEST_STORED_DEAD;
+        stored += it->result == INGEST_STORED;
         dups += it->result == INGEST_DUPLICATE;
         if (arr && results) {
             arr[i] = it;
@@ -430,7 +421,6 @@ static void complete(struct ingest *in, struct ingest_item *items, size_t n, int
         in->commits++;
         in->last_commit_ms = store_now_ms();
         if (stored && arr && results) notify_stored(in, arr, results, n);
-        if (dead && in->on_dead) in->on_dead(in->on_events_stored_ud, dead);
     }
     for (struct ingest_item *it = items, *nx; it; it = nx) {
         nx = it->next;
@@ -533,7 +523,6 @@ static void on_request(struct evhttp_request *req, void *arg)
     v = (struct verdict){ R_STORE, 503, "out of memory, retry later" };
     it = item_new(&d, body, len, evhttp_request_get_input_headers(req));
     if (!it) goto refuse;
-    engine_topics_peek(it->ev.topic, it->ev.body, it->ev.body_len, &it->peek);
     it->req = req;
     *in->tail = it;
     in->tail = &it->next;

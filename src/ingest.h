@@ -28,8 +28,6 @@ struct ingest_writer;
 /* Called after each successful commit with the ids of the rows it created (first_id ..
  * first_id + n - 1, consecutive); duplicates are not reported. The engine wakes up here. */
 typedef void (*ingest_stored_fn)(void *ud, int64_t first_id, size_t n);
-/* Called with how many deliveries of a commit had bodies no job can use (already dead). */
-typedef void (*ingest_dead_fn)(void *ud, size_t n);
 
 struct hmac_key;
 
@@ -48,7 +46,6 @@ struct ingest {
 
     ingest_stored_fn on_events_stored; /* optional hook, set by the engine */
     void *on_events_stored_ud;
-    ingest_dead_fn on_dead;            /* optional, same ud */
 
     /* status, for /api/v1/status and /readyz */
     int64_t events_stored;             /* rows created since start */
@@ -98,16 +95,13 @@ int ingest_check_headers(const struct evkeyvalq *h, const char *shop, struct ing
  * out). malloc'd; NULL on OOM. */
 char *ingest_headers_json(const struct evkeyvalq *h);
 
-/* STORED_DEAD: stored, but its body cannot be used, so its job was dead-lettered at once. */
-enum { INGEST_FAILED = 0, INGEST_STORED = 1, INGEST_DUPLICATE = 2, INGEST_STORED_DEAD = 3 };
+enum { INGEST_FAILED = 0, INGEST_STORED = 1, INGEST_DUPLICATE = 2 };
 
-/* Inserts evs[0..n) and their jobs (engine_event_store) in one transaction; results[i] says
- * what became of each. Returns 0 when the transaction committed, else -1 with every result
+/* Inserts evs[0..n) in one transaction, each into the backlog lane of its topic's priority
+ * (no job yet, no body parsed: the engine does that when it has room); results[i] says what
+ * became of each. Returns 0 when the transaction committed, else -1 with every result
  * INGEST_FAILED and the reason in err. */
-struct engine_peek;
-/* peeks[i] (or peeks NULL): evs[i]'s body read ahead with engine_topics_peek. */
-int ingest_commit_batch(struct store *st, struct store_event **evs,
-                        const struct engine_peek *const *peeks, int *results, size_t n,
+int ingest_commit_batch(struct store *st, struct store_event **evs, int *results, size_t n,
                         char *err, size_t errlen);
 
 #endif

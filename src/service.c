@@ -80,21 +80,14 @@ static int write_ready_file(struct service *svc)
     return rc;
 }
 
-/* The webhook writer commits each delivery with its job: only picking is left to do (the
- * scan for unjobbed events cost the loop a read per commit, on pages the writer had just
- * changed; the engine's sweep still runs it for events from elsewhere). */
+/* The webhook writer commits each delivery into the backlog: the engine jobs it when it has
+ * room (a pick with free slots), so a commit costs the loop nothing more than a wake-up. */
 static void on_events_stored(void *ud, int64_t first_id, size_t n)
 {
     (void)first_id;
     (void)n;
     struct service *svc = ud;
-    if (svc->engine) engine_notify_jobs(svc->engine);
-}
-
-static void on_dead_on_arrival(void *ud, size_t n)
-{
-    struct service *svc = ud;
-    if (svc->engine) engine_count_dead(svc->engine, n);
+    if (svc->engine) engine_notify_backlog(svc->engine);
 }
 
 static void notify_engine(void *ud)
@@ -191,7 +184,6 @@ static int start_listeners(struct service *svc)
     admin_status_add(svc->admin, ingest_status, svc->ingest);
     svc->ingest->on_events_stored = on_events_stored;
     svc->ingest->on_events_stored_ud = svc;
-    svc->ingest->on_dead = on_dead_on_arrival;
     svc->api->engine = svc->engine;
     svc->api->rules = svc->rules;
     svc->api->remotes = svc->remotes;

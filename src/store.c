@@ -69,6 +69,16 @@ static const char *migrations[] = {
     "DROP INDEX IF EXISTS jobs_ready;"
     "DROP INDEX IF EXISTS jobs_entity;"
     "DROP INDEX IF EXISTS events_event_id;",
+    /* 5: the backlog. A webhook's commit before its 200 was the event and its job: eight
+     * b-tree inserts and a parse of the body per delivery, for jobs the engine consumes at the
+     * remotes' rate limits, hundreds a second at most, while a flash sale delivers thousands.
+     * Now the commit is the event and one small entry here (lane = the topic's priority); the
+     * engine makes jobs from it, lane by lane, as it has room. Events an earlier version stored
+     * without a job (it jobbed them after the commit) join lane 0. */
+    "CREATE TABLE backlog (lane INTEGER NOT NULL, event_id INTEGER NOT NULL,"
+    "  PRIMARY KEY (lane, event_id)) WITHOUT ROWID;"
+    "INSERT INTO backlog (lane, event_id) SELECT 0, id FROM events"
+    "  WHERE NOT EXISTS (SELECT 1 FROM jobs j WHERE j.event_id = events.id);",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -12,7 +12,7 @@
 struct store;
 
 #define STORE_NOTFOUND 1
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 /* flags for store_open */
 #define STORE_READONLY 1
@@ -61,9 +61,15 @@ struct store_event {
     const char *body;
     size_t body_len;
     int64_t received_at;     /* ms since the epoch; 0 = now */
+    int lane;                /* in: the backlog lane the engine jobs it from (0 first; the
+                              * webhook receiver gives the topic's priority), or
+                              * STORE_LANE_NONE: the caller makes its job in the same
+                              * transaction. out (store_backlog_read): its lane. */
 };
+#define STORE_LANE_NONE (-1)
 
-/* Inserts unless dedupe_key is already stored; *inserted tells which. */
+/* Inserts unless dedupe_key is already stored; *inserted tells which. A new event with a lane
+ * joins the backlog in the same statement's transaction. */
 int store_event_insert(struct store *st, struct store_event *ev, int *inserted);
 int64_t store_event_count(struct store *st);
 
@@ -123,8 +129,23 @@ struct store_job {
 void store_job_free(struct store_job *job);
 void store_jobs_free(struct store_job *jobs, size_t n);
 
-/* Events that have no job yet, oldest first (at most limit). Free with store_events_free. */
-int store_events_unjobbed(struct store *st, int limit, struct store_event **out, size_t *n);
+/* ---- the backlog: stored events the engine has not made into jobs yet ----
+ * The webhook receiver commits only the event (and its backlog entry) before the 200; the
+ * engine makes jobs when it has room for them, lane by lane. An event has a backlog entry or
+ * a job, never both once a transaction ends. */
+/* Up to limit backlog events by lane, then id (the order the engine jobs them in). Free with
+ * store_events_free. */
+int store_backlog_read(struct store *st, int limit, struct store_event **out, size_t *n);
+/* The first lane with events in the backlog, -1 when it is empty. */
+int store_backlog_first_lane(struct store *st, int *lane);
+int store_job_priority(struct store *st, int64_t id, int *priority);   /* or NOTFOUND */
+/* 1 when the event has a job, 0 when not, -1 on error. */
+int store_event_jobbed(struct store *st, int64_t event_id);
+/* Takes an event off the backlog (in the transaction that inserts its job). */
+int store_backlog_remove(struct store *st, int lane, int64_t event_id);
+/* Backlog events by lane (lanes past the last counted in the last), and the oldest one's
+ * received_at (0 when the backlog is empty). */
+int store_backlog_depth(struct store *st, int64_t depth[STORE_JOB_NPRIORITIES], int64_t *oldest);
 void store_events_free(struct store_event *evs, size_t n);
 
 /* Inserts a job for job->event_id in job->state (queued, or dead with last_error when the
@@ -138,6 +159,8 @@ int store_events_after(struct store *st, int64_t after_id, int limit, int64_t *i
 /* Up to limit queued jobs that may start now: each is the oldest unfinished job (queued,
  * running or retry_wait) of its entity key, by priority then id. */
 int store_jobs_runnable(struct store *st, int limit, int64_t *ids, size_t *n);
+/* How many jobs are queued (runnable or blocked), counting no further than limit. */
+int store_jobs_queued(struct store *st, int limit, int64_t *n);
 /* retry_wait jobs whose next_at has passed become queued again; *n = how many. */
 int store_jobs_promote_due(struct store *st, int64_t now, int *n);
 /* Earliest next_at of the retry_wait jobs; 0 when there is none. */

@@ -4,13 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-int store_event_insert(struct store *st, struct store_event *ev, int *inserted)
+/* The event and its backlog entry: one transaction (nested in the caller's, if any), so an
+ * event is never stored without the entry that makes the engine job it. */
+static int insert(struct store *st, struct store_event *ev, int *inserted)
 {
     static const char sql[] =
         "INSERT INTO events (source, topic, dedupe_key, event_id, triggered_at, shop,"
         " api_version, headers, body, received_at) VALUES (?,?,?,?,?,?,?,?,?,?)"
         " ON CONFLICT(dedupe_key) DO NOTHING";
-    *inserted = 0;
     sqlite3_stmt *s = store_stmt(st, sql);
     if (!s) return -1;
     store_bind_text(s, 1, ev->source);
@@ -26,9 +27,35 @@ int store_event_insert(struct store *st, struct store_event *ev, int *inserted)
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
     if (rc != SQLITE_DONE) return store_fail(st, "storing event");
-    if (sqlite3_changes(st->db) == 1) {
-        *inserted = 1;
-        ev->id = sqlite3_last_insert_rowid(st->db);
+    if (sqlite3_changes(st->db) != 1) return 0;      /* a duplicate: nothing new */
+    ev->id = sqlite3_last_insert_rowid(st->db);
+    if (ev->lane != STORE_LANE_NONE) {
+        sqlite3_stmt *b = store_stmt(st, "INSERT INTO backlog (lane, event_id) VALUES (?, ?)");
+        if (!b) return -1;
+        int lane = ev->lane < 0 ? 0 : ev->lane;
+        if (lane >= STORE_JOB_NPRIORITIES) lane = STORE_JOB_NPRIORITIES - 1;
+        sqlite3_bind_int(b, 1, lane);
+        sqlite3_bind_int64(b, 2, ev->id);
+        rc = sqlite3_step(b);
+        sqlite3_reset(b);
+        if (rc != SQLITE_DONE) return store_fail(st, "queueing event");
+    }
+    *inserted = 1;
+    return 0;
+}
+
+int store_event_insert(struct store *st, struct store_event *ev, int *inserted)
+{
+    *inserted = 0;
+    if (store_begin(st)) return -1;
+    if (insert(st, ev, inserted)) {
+        *inserted = 0;
+        store_rollback(st);
+        return -1;
+    }
+    if (store_commit(st)) {
+        *inserted = 0;
+        return -1;
     }
     return 0;
 }

@@ -65,13 +65,15 @@ void store_events_free(struct store_event *evs, size_t n)
     free(evs);
 }
 
-int store_events_unjobbed(struct store *st, int limit, struct store_event **out, size_t *n)
+static int one_int64(struct store *st, const char *sql, int64_t *out, const char *what);
+
+int store_backlog_read(struct store *st, int limit, struct store_event **out, size_t *n)
 {
-    /* Event ids grow in commit order (one writer at a time), so "after the newest jobbed
-     * event" is "without a job" and costs one index probe instead of an anti-join. */
+    /* The backlog's primary key is (lane, event_id): this walks it in order, a probe into
+     * events per row. */
     static const char sql[] =
-        "SELECT id, source, topic, dedupe_key, body, received_at FROM events"
-        " WHERE id > (SELECT coalesce(max(event_id), 0) FROM jobs) ORDER BY id LIMIT ?";
+        "SELECT e.id, e.source, e.topic, e.dedupe_key, e.body, e.received_at, b.lane"
+        " FROM backlog b JOIN events e ON e.id = b.event_id ORDER BY b.lane, b.event_id LIMIT ?";
     struct store_event *arr = NULL;
     size_t cap = 0, cnt = 0;
     int rc;
@@ -89,9 +91,10 @@ int store_events_unjobbed(struct store *st, int limit, struct store_event **out,
         e->dedupe_key = store_column_dup(s, 3);
         e->body = blob_dup(s, 4, &e->body_len);
         e->received_at = sqlite3_column_int64(s, 5);
+        e->lane = sqlite3_column_int(s, 6);
     }
     if (rc != SQLITE_DONE) {
-        store_fail(st, "reading new events");
+        store_fail(st, "reading the backlog");
         sqlite3_reset(s);
         store_events_free(arr, cnt);
         return -1;
@@ -100,6 +103,73 @@ int store_events_unjobbed(struct store *st, int limit, struct store_event **out,
     *out = arr;
     *n = cnt;
     return 0;
+}
+
+int store_backlog_first_lane(struct store *st, int *lane)
+{
+    sqlite3_stmt *s = store_stmt(st, "SELECT lane FROM backlog ORDER BY lane LIMIT 1");
+    *lane = -1;
+    if (!s) return -1;
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) *lane = sqlite3_column_int(s, 0);
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : store_fail(st, "reading the backlog");
+}
+
+int store_job_priority(struct store *st, int64_t id, int *priority)
+{
+    sqlite3_stmt *s = store_stmt(st, "SELECT priority FROM jobs WHERE id = ?");
+    *priority = 0;
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, id);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) *priority = sqlite3_column_int(s, 0);
+    sqlite3_reset(s);
+    if (rc == SQLITE_DONE) return STORE_NOTFOUND;
+    return rc == SQLITE_ROW ? 0 : store_fail(st, "reading a job");
+}
+
+int store_event_jobbed(struct store *st, int64_t event_id)
+{
+    sqlite3_stmt *s = store_stmt(st, "SELECT 1 FROM jobs WHERE event_id = ?");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, event_id);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc == SQLITE_ROW) return 1;
+    return rc == SQLITE_DONE ? 0 : store_fail(st, "looking up a job");
+}
+
+int store_backlog_remove(struct store *st, int lane, int64_t event_id)
+{
+    sqlite3_stmt *s = store_stmt(st, "DELETE FROM backlog WHERE lane = ? AND event_id = ?");
+    if (!s) return -1;
+    sqlite3_bind_int(s, 1, lane);
+    sqlite3_bind_int64(s, 2, event_id);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : store_fail(st, "taking an event off the backlog");
+}
+
+int store_backlog_depth(struct store *st, int64_t depth[STORE_JOB_NPRIORITIES], int64_t *oldest)
+{
+    int rc;
+    memset(depth, 0, sizeof(int64_t) * STORE_JOB_NPRIORITIES);
+    *oldest = 0;
+    sqlite3_stmt *s = store_stmt(st, "SELECT lane, count(*) FROM backlog GROUP BY lane");
+    if (!s) return -1;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        int lane = sqlite3_column_int(s, 0);
+        if (lane < 0) lane = 0;
+        if (lane >= STORE_JOB_NPRIORITIES) lane = STORE_JOB_NPRIORITIES - 1;
+        depth[lane] += sqlite3_column_int64(s, 1);
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return store_fail(st, "counting the backlog");
+    /* Ids grow with arrival, so each lane's oldest is its first entry. */
+    return one_int64(st,
+        "SELECT coalesce(min(e.received_at), 0) FROM events e WHERE e.id IN"
+        " (SELECT min(event_id) FROM backlog GROUP BY lane)", oldest, "reading the backlog");
 }
 
 int store_job_insert(struct store *st, struct store_job *job)
@@ -236,6 +306,19 @@ int store_jobs_runnable(struct store *st, int limit, int64_t *ids, size_t *n)
         ids[(*n)++] = sqlite3_column_int64(s, 0);
     sqlite3_reset(s);
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : store_fail(st, "finding runnable jobs");
+}
+
+int store_jobs_queued(struct store *st, int limit, int64_t *n)
+{
+    sqlite3_stmt *s = store_stmt(st,
+        "SELECT count(*) FROM (SELECT 1 FROM jobs WHERE state = 'queued' LIMIT ?)");
+    *n = 0;
+    if (!s) return -1;
+    sqlite3_bind_int(s, 1, limit);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) *n = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? 0 : store_fail(st, "counting queued jobs");
 }
 
 int store_jobs_promote_due(struct store *st, int64_t now, int *n)

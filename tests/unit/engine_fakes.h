@@ -309,8 +309,10 @@ static inline int64_t fake_count_state(struct store *st, int state)
 static inline int64_t fake_add_event(struct store *st, const char *source, const char *topic,
                               const char *dedupe, const char *body)
 {
+    /* As the webhook receiver stores a delivery: into the backlog lane of its topic. */
     struct store_event ev = { .source = source, .topic = topic, .dedupe_key = dedupe,
-                              .body = body, .body_len = strlen(body) };
+                              .body = body, .body_len = strlen(body),
+                              .lane = engine_topics_priority(topic) };
     int inserted = 0;
     if (store_event_insert(st, &ev, &inserted) || !inserted) return -1;
     return ev.id;

@@ -45,7 +45,7 @@ static int run(const char *args, char **out)
 static int64_t add_job(struct store *st, const char *topic, const char *entity, const char *key)
 {
     struct store_event ev = { .source = "shopify", .topic = topic, .dedupe_key = key,
-                              .body = "{\"id\":1}", .body_len = 8 };
+                              .body = "{\"id\":1}", .body_len = 8, .lane = STORE_LANE_NONE };
     int inserted;
     assert_int_equal(store_event_insert(st, &ev, &inserted), 0);
     struct store_job j = { .event_id = ev.id, .state = STORE_JOB_QUEUED, .priority = 0,

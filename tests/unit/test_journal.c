@@ -31,7 +31,7 @@ static int64_t add_job(struct store *st, const char *entity, int prio, int seq)
     char key[64];
     snprintf(key, sizeof key, "k-%s-%d", entity, seq);
     struct store_event ev = { .source = "shopify", .topic = "orders/updated", .dedupe_key = key,
-                              .body = "{}", .body_len = 2 };
+                              .body = "{}", .body_len = 2, .lane = STORE_LANE_NONE };
     int inserted;
     assert_int_equal(store_event_insert(st, &ev, &inserted), 0);
     struct store_job j = { .event_id = ev.id, .state = STORE_JOB_QUEUED, .priority = prio,
@@ -221,24 +221,49 @@ static void test_runnable_order_and_states(void **state)
     unlink(path);
 }
 
-static void test_unjobbed_events(void **state)
+/* An event stored with a lane waits in the backlog until taken off it; one stored with
+ * STORE_LANE_NONE (its job comes with it) never joins. */
+static void test_backlog(void **state)
 {
     (void)state;
     char path[512];
-    struct store *st = open_tmp(path, sizeof path, "unjobbed");
+    struct store *st = open_tmp(path, sizeof path, "backlog");
     add_job(st, "A", 1, 1);
     struct store_event ev = { .source = "orderez", .topic = "orderez/stock.changed",
-                              .dedupe_key = "x1", .body = "{\"a\":1}", .body_len = 7 };
+                              .dedupe_key = "x1", .body = "{\"a\":1}", .body_len = 7, .lane = 2 };
+    struct store_event ev0 = { .source = "shopify", .topic = "orders/create",
+                               .dedupe_key = "x2", .body = "{}", .body_len = 2, .lane = 0 };
+    struct store_event big = { .source = "shopify", .topic = "x", .dedupe_key = "x3",
+                               .body = "{}", .body_len = 2, .lane = 99 };
     int inserted;
     assert_int_equal(store_event_insert(st, &ev, &inserted), 0);
+    assert_int_equal(store_event_insert(st, &ev0, &inserted), 0);
+    assert_int_equal(store_event_insert(st, &big, &inserted), 0);
     struct store_event *evs;
     size_t n;
-    assert_int_equal(store_events_unjobbed(st, 10, &evs, &n), 0);
-    assert_int_equal(n, 1);
-    assert_int_equal(evs[0].id, ev.id);
-    assert_string_equal(evs[0].body, "{\"a\":1}");
-    assert_string_equal(evs[0].topic, "orderez/stock.changed");
+    assert_int_equal(store_backlog_read(st, 10, &evs, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(evs[0].id, ev0.id);        /* lane 0 first, though stored later */
+    assert_int_equal(evs[1].id, ev.id);
+    assert_int_equal(evs[1].lane, 2);
+    assert_string_equal(evs[1].body, "{\"a\":1}");
+    assert_string_equal(evs[1].topic, "orderez/stock.changed");
+    assert_int_equal(evs[2].lane, STORE_JOB_NPRIORITIES - 1);   /* clamped */
     store_events_free(evs, n);
+    assert_int_equal(store_backlog_read(st, 1, &evs, &n), 0);  /* the limit holds */
+    assert_int_equal(n, 1);
+    store_events_free(evs, n);
+    assert_int_equal(store_event_jobbed(st, ev.id), 0);
+    assert_int_equal(store_backlog_remove(st, 2, ev.id), 0);
+    assert_int_equal(store_backlog_remove(st, 0, ev0.id), 0);
+    assert_int_equal(store_backlog_remove(st, STORE_JOB_NPRIORITIES - 1, big.id), 0);
+    assert_int_equal(store_backlog_read(st, 10, &evs, &n), 0);
+    assert_int_equal(n, 0);
+    free(evs);
+    int64_t depth[STORE_JOB_NPRIORITIES], oldest = -1;
+    assert_int_equal(store_backlog_depth(st, depth, &oldest), 0);
+    assert_int_equal(oldest, 0);
+    for (int i = 0; i < STORE_JOB_NPRIORITIES; i++) assert_int_equal(depth[i], 0);
     assert_int_equal(store_job_state_parse("retry_wait"), STORE_JOB_RETRY_WAIT);
     assert_int_equal(store_job_state_parse("nope"), -1);
     store_close(st);
@@ -253,7 +278,7 @@ int main(void)
         cmocka_unit_test(test_lookup_replay_and_divergence),
         cmocka_unit_test(test_runnable_order_and_states),
         cmocka_unit_test(test_backlog_of_one_entity_hands_over_in_order),
-        cmocka_unit_test(test_unjobbed_events),
+        cmocka_unit_test(test_backlog),
     };
     return cmocka_run_group_tests_name("journal", tests, NULL, NULL);
 }

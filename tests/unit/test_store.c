@@ -255,6 +255,7 @@ static void test_migration_4_drops_unread_indexes(void **state)
         "CREATE INDEX jobs_ready ON jobs(state, priority, next_at, id);"
         "CREATE INDEX jobs_entity ON jobs(entity_key, id);"
         "CREATE INDEX events_event_id ON events(event_id, topic);"
+        "DROP TABLE backlog; DELETE FROM jobs;"
         "PRAGMA user_version=3", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     st = open_db("m4.db");
@@ -267,6 +268,46 @@ static void test_migration_4_drops_unread_indexes(void **state)
     assert_int_equal(index_count(db, "events_event_id"), 0);
     assert_int_equal(index_count(db, "jobs_pending_entity"), 1);
     sqlite3_close(db);
+}
+
+/* A version-4 database: every event that has no job yet (that version jobbed them after the
+ * commit) joins the backlog's first lane; events with jobs do not. */
+static void test_migration_5_backlog(void **state)
+{
+    (void)state;
+    struct store *st = open_db("m5.db");
+    int inserted = 0;
+    struct store_event a = { .source = "shopify", .topic = "orders/create", .dedupe_key = "a",
+                             .body = "{}", .body_len = 2, .lane = STORE_LANE_NONE };
+    struct store_event b = a, c = a;
+    b.dedupe_key = "b";
+    c.dedupe_key = "c";
+    assert_int_equal(store_event_insert(st, &a, &inserted), 0);
+    assert_int_equal(store_event_insert(st, &b, &inserted), 0);
+    assert_int_equal(store_event_insert(st, &c, &inserted), 0);
+    struct store_job j = { .event_id = b.id, .state = STORE_JOB_DONE, .priority = 0,
+                           .entity_key = "e", .topic = "orders/create" };
+    assert_int_equal(store_job_insert(st, &j), 0);
+    store_close(st);
+    char path[300];
+    snprintf(path, sizeof path, "%s/m5.db", dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "DROP TABLE backlog; PRAGMA user_version=4", NULL, NULL,
+                                  NULL), SQLITE_OK);
+    sqlite3_close(db);
+    st = open_db("m5.db");
+    assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
+    struct store_event *evs;
+    size_t n;
+    assert_int_equal(store_backlog_read(st, 10, &evs, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(evs[0].id, a.id);
+    assert_int_equal(evs[1].id, c.id);
+    assert_int_equal(evs[0].lane, 0);
+    assert_int_equal(evs[1].lane, 0);
+    store_events_free(evs, n);
+    store_close(st);
 }
 
 /* The catch-up poller's "seen" times only move forward, whatever order deliveries come in. */
@@ -428,6 +469,7 @@ int main(void)
         cmocka_unit_test(test_busy_wait_ends_at_release),
         cmocka_unit_test(test_snapshot_raise),
         cmocka_unit_test(test_migration_4_drops_unread_indexes),
+        cmocka_unit_test(test_migration_5_backlog),
         cmocka_unit_test(test_checkpointer_idles),
         cmocka_unit_test(test_newer_schema_refused),
         cmocka_unit_test(test_checkpointer_bounds_the_log),
