@@ -337,6 +337,37 @@ static void test_shopify_catchup(void **state)
     fx_close(&f);
 }
 
+static int called(void *ud) { return ((struct pfake *)ud)->ncalls > 0; }
+
+/* The timed catch-up waits while order deliveries sit in the backlog, and runs once they
+ * became jobs. */
+static void test_shopify_catchup_deferred(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, "deferred");
+    on(&f.rem, "/graphql.json",
+       "{\"data\":{\"orders\":{\"edges\":[],\"pageInfo\":{\"hasNextPage\":false}}}}");
+    struct store_event ev = { .source = "shopify", .topic = "orders/create", .dedupe_key = "w1",
+                              .body = "{\"id\":1}", .body_len = 8, .lane = 0 };
+    int inserted = 0;
+    assert_int_equal(store_event_insert(f.st, &ev, &inserted), 0);
+    poller_free(f.p);
+    f.cfg.poller_shopify_interval_ms = 20;
+    f.cfg.poller_orderez_interval_ms = 0;
+    struct engine_remotes r = { &f.rem, pfake_send };
+    f.p = poller_new(f.base, f.st, &f.cfg, &r, notify_cb, &f);
+    assert_non_null(f.p);
+    assert_int_equal(poller_start(f.p), 0);
+    assert_false(fake_run_until(f.base, called, &f.rem, 300));   /* several periods: deferred */
+    assert_int_equal(f.rem.ncalls, 0);
+    assert_int_equal(store_backlog_remove(f.st, 0, ev.id), 0);
+    assert_true(fake_run_until(f.base, called, &f.rem, 2000));
+    assert_non_null(strstr(f.rem.calls[0], "EzsyncCatchUp"));
+    poller_stop(f.p);
+    fx_close(&f);
+}
+
 int main(void)
 {
     log_setup(LOG_ERROR, LOG_LOGFMT, NULL);
@@ -345,6 +376,7 @@ int main(void)
         cmocka_unit_test(test_orders_diff),
         cmocka_unit_test(test_stock_diff_and_failure),
         cmocka_unit_test(test_shopify_catchup),
+        cmocka_unit_test(test_shopify_catchup_deferred),
     };
     return cmocka_run_group_tests_name("poller", tests, NULL, NULL);
 }
