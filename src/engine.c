@@ -373,7 +373,7 @@ static void send_step(struct engine_slot *sl)
     struct engine *eng = sl->eng;
     char key[JOURNAL_IDEM_KEY_LEN];
     struct engine_io io = { sl->req.kind, sl->req.method, sl->req.path, sl->req.body };
-    journal_idem_key(sl->job.id, sl->step, key);
+    journal_idem_key(sl->job.event_id, sl->step, key);
     sl->awaiting = 1;
     eng->ctr.sent_steps++;
     if (eng->remotes.send(eng->remotes.ud, &io, sl->job.priority, key, on_send_done, sl)) {

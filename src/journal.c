@@ -41,9 +41,9 @@ void journal_hash(const struct journal_request *req, char out[JOURNAL_HASH_LEN +
     out[JOURNAL_HASH_LEN] = '\0';
 }
 
-void journal_idem_key(int64_t job_id, int step, char out[JOURNAL_IDEM_KEY_LEN])
+void journal_idem_key(int64_t event_id, int step, char out[JOURNAL_IDEM_KEY_LEN])
 {
-    snprintf(out, JOURNAL_IDEM_KEY_LEN, "ezsync-%" PRId64 "-%d", job_id, step);
+    snprintf(out, JOURNAL_IDEM_KEY_LEN, "ezsync-ev%" PRId64 "-%d", event_id, step);
 }
 
 char *journal_request_json(const struct journal_request *req)

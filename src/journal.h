@@ -26,9 +26,12 @@ const char *journal_remote_name(int kind);
  * shifting bytes between fields), as lowercase hex. */
 void journal_hash(const struct journal_request *req, char out[JOURNAL_HASH_LEN + 1]);
 
-/* "ezsync-<job>-<step>": the same for every attempt of a step, so a request re-sent after a
- * crash between its response and the journal commit is recognised by the remote. */
-void journal_idem_key(int64_t job_id, int step, char out[JOURNAL_IDEM_KEY_LEN]);
+/* "ezsync-ev<event>-<step>": the same for every attempt of a step, so a request re-sent after
+ * a crash between its response and the journal commit is recognised by the remote. By the
+ * job's event (one job per event), not the job: the event is synced before its 200, the job
+ * is made later in a commit the loop does not sync, so a power loss can take back a job that
+ * had already sent, and the job made again for the event has another id. */
+void journal_idem_key(int64_t event_id, int step, char out[JOURNAL_IDEM_KEY_LEN]);
 
 /* The request as a JSON object {kind, remote, method, path, body}; malloc'd, NULL on OOM. */
 char *journal_request_json(const struct journal_request *req);

@@ -294,7 +294,7 @@ static void test_retry_then_success_stable_keys(void **state)
     assert_int_equal(fake_count_path(&f.fm, "/distributor/outlets"), 1); /* replayed twice */
     assert_int_equal(fake_count_path(&f.fm, "/distributor/orders"), 3);
     char want[48];
-    journal_idem_key(j.id, 2, want);
+    journal_idem_key(j.event_id, 2, want);
     for (int i = 0; i < f.fm.ncalls; i++)
         if (strcmp(f.fm.paths[i], "/distributor/orders") == 0) assert_string_equal(f.fm.keys[i], want);
     assert_true(store_now_ms() - t0 < 2000);   /* base 5 ms, cap 20 ms: no long sleeps */
@@ -452,7 +452,7 @@ static void test_crash_recovery_replays_journal(void **state)
     assert_int_equal(f.fm.ncalls, 1);                   /* only step 2 was sent */
     assert_string_equal(f.fm.paths[0], "/distributor/orders");
     char want[48];
-    journal_idem_key(job.id, 2, want);
+    journal_idem_key(job.event_id, 2, want);
     assert_string_equal(f.fm.keys[0], want);
     assert_int_equal(f.fr.statuses[0], 201);            /* step 1 answered from the journal */
     assert_string_equal(f.fr.bodies[0], "{\"data\":{\"id\":77}}");

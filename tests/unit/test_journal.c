@@ -63,7 +63,7 @@ static void test_hash_and_keys(void **state)
     }
     char key[JOURNAL_IDEM_KEY_LEN];
     journal_idem_key(820982911946154508LL, 3, key);
-    assert_string_equal(key, "ezsync-820982911946154508-3");
+    assert_string_equal(key, "ezsync-ev820982911946154508-3");
     char *json = journal_request_json(&r);
     json_t *o = json_loads(json, 0, NULL);
     assert_string_equal(json_string_value(json_object_get(o, "remote")), "orderez");
