@@ -28,8 +28,10 @@ after(async () => {
   svc?.cleanup();
 });
 
+// Work outstanding: jobs waiting or running, and deliveries still in the backlog.
 const jobsPending = () => sql(svc.db,
-  "SELECT count(*) AS n FROM jobs WHERE state IN ('queued','running','retry_wait')")[0].n;
+  "SELECT (SELECT count(*) FROM jobs WHERE state IN ('queued','running','retry_wait'))"
+  + ' + (SELECT count(*) FROM backlog) AS n')[0].n;
 
 test(`a flash sale of ${N} orders reaches OrderEZ exactly once, with lines, outlets and links`, async () => {
   const sale = await ctl(shop.url, '/_sim/orders', { count: N });

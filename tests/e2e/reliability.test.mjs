@@ -24,8 +24,10 @@ function freePort() {
 const fixedListen = (port) => `  server = { listen = "127.0.0.1:${port}", admin_listen = "127.0.0.1:0",`
   + ' admin_token = env "EZSYNC_ADMIN_TOKEN", timeout_ms = 2000 },';
 
+// Work outstanding: jobs waiting or running, and deliveries still in the backlog.
 const pendingJobs = (db) => sql(db,
-  "SELECT count(*) AS n FROM jobs WHERE state IN ('queued','running','retry_wait')")[0].n;
+  "SELECT (SELECT count(*) FROM jobs WHERE state IN ('queued','running','retry_wait'))"
+  + ' + (SELECT count(*) FROM backlog) AS n')[0].n;
 const deadJobs = (db) => sql(db,
   "SELECT id, topic, attempts, last_error FROM jobs WHERE state = 'dead'");
 
