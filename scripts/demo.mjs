@@ -114,7 +114,7 @@ Placing ${ORDERS} orders in Shopify...`);
   }
   const auth = { authorization: `Bearer ${secrets.EZSYNC_ADMIN_TOKEN}` };
   const st = await json(`http://${info.admin}/api/v1/status`, undefined, auth);
-  console.log(`\nJobs: ${JSON.stringify(st.jobs)}   rules version ${st.rules.version}`);
+  console.log(`\nJobs: ${JSON.stringify(st.jobs)}   backlog ${st.backlog ?? 0}   rules version ${st.rules.version}`);
   console.log(`
 Admin API (bearer token "${secrets.EZSYNC_ADMIN_TOKEN}"):
   http://${info.admin}/api/v1/status
