@@ -79,6 +79,27 @@ static const char *migrations[] = {
     "  PRIMARY KEY (lane, event_id)) WITHOUT ROWID;"
     "INSERT INTO backlog (lane, event_id) SELECT 0, id FROM events"
     "  WHERE NOT EXISTS (SELECT 1 FROM jobs j WHERE j.event_id = events.id);",
+    /* 6: jobs by state and priority, kept by triggers. The dashboard (every 5 s) and every
+     * metrics scrape counted them with a GROUP BY over all jobs ever, done ones included, on
+     * the event loop: 0.38 s at 500,000 jobs, a stall of every webhook in flight. Jobs change
+     * state at the engine's pace, so two small updates per change cost nothing that matters. */
+    "CREATE TABLE job_counts (state TEXT NOT NULL, priority INTEGER NOT NULL,"
+    "  n INTEGER NOT NULL, PRIMARY KEY (state, priority)) WITHOUT ROWID;"
+    "INSERT INTO job_counts (state, priority, n)"
+    "  SELECT state, priority, count(*) FROM jobs GROUP BY state, priority;"
+    "CREATE TRIGGER jobs_count_insert AFTER INSERT ON jobs BEGIN"
+    "  INSERT INTO job_counts (state, priority, n) VALUES (new.state, new.priority, 1)"
+    "    ON CONFLICT (state, priority) DO UPDATE SET n = n + 1;"
+    "END;"
+    "CREATE TRIGGER jobs_count_update AFTER UPDATE OF state, priority ON jobs"
+    "  WHEN old.state IS NOT new.state OR old.priority IS NOT new.priority BEGIN"
+    "  UPDATE job_counts SET n = n - 1 WHERE state = old.state AND priority = old.priority;"
+    "  INSERT INTO job_counts (state, priority, n) VALUES (new.state, new.priority, 1)"
+    "    ON CONFLICT (state, priority) DO UPDATE SET n = n + 1;"
+    "END;"
+    "CREATE TRIGGER jobs_count_delete AFTER DELETE ON jobs BEGIN"
+    "  UPDATE job_counts SET n = n - 1 WHERE state = old.state AND priority = old.priority;"
+    "END;",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
