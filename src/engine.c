@@ -93,8 +93,9 @@ static void job_id_text(int64_t id, char *buf, size_t len)
 
 /* ---- job creation ----
  * Events wait in the store's backlog (the webhook receiver commits nothing else before its
- * 200) until a pick finds fewer runnable jobs than free slots: then one batch becomes jobs,
- * lane by lane (by topic priority), oldest first within a lane. So jobs are made at the pace
+ * 200) until a pick finds fewer runnable jobs than free slots, or a lane of higher priority
+ * than a job about to start: then one batch becomes jobs, lane by lane (by topic priority),
+ * oldest first within a lane. So jobs are made at the pace
  * the engine runs them, bounded by the remotes' rate limits, not at the pace deliveries
  * arrive, and a batch pays one transaction and one body parse per event, off the ack path. */
 #define JOB_BATCH 128
@@ -121,7 +122,8 @@ static int job_backlog(struct engine *eng)
     /* The bodies are parsed before the write lock is taken: the webhook writer's commits
      * (which every waiting delivery waits for) are held up only by the inserts. */
     if (!(pk = malloc(n * sizeof *pk))) goto cleanup;
-    for (size_t i = 0; i < n; i++) engine_topics_peek(evs[i].topic, evs[i].body, evs[i].body_len, &pk[i]);
+    for (size_t i = 0; i < n; i++)
+        engine_topics_peek(evs[i].topic, evs[i].body, evs[i].body_len, &pk[i]);
     if (store_begin(eng->st)) goto cleanup;
     for (size_t i = 0; i < n; i++) {
         int dead = 0;
