@@ -99,6 +99,7 @@ static void job_id_text(int64_t id, char *buf, size_t len)
  * the engine runs them, bounded by the remotes' rate limits, not at the pace deliveries
  * arrive, and a batch pays one transaction and one body parse per event, off the ack path. */
 #define JOB_BATCH 128
+#define JOB_BATCH_BYTES (2u << 20)   /* bodies read at once: 128 orders are ~1.5 MB */
 /* Queued jobs past which the backlog is jobbed only a batch per TRICKLE_MS: slots idle with
  * that many queued means they wait behind a few busy entities (or a remote that is down), and
  * jobbing further helps only the other entities in the backlog. The trickle bounds the work
@@ -114,7 +115,7 @@ static int job_backlog(struct engine *eng)
     size_t n = 0;
     int made = -1;
     uint64_t dead_total = 0;
-    if (store_backlog_read(eng->st, JOB_BATCH, &evs, &n)) goto cleanup;
+    if (store_backlog_read(eng->st, JOB_BATCH, JOB_BATCH_BYTES, &evs, &n)) goto cleanup;
     if (n == 0) {
         made = 0;
         goto cleanup;
@@ -569,7 +570,7 @@ static void on_pick(evutil_socket_t fd, short what, void *arg)
         int made = job_backlog(eng);
         if (made == 0) eng->backlog_empty = 1;
         if (idle && queued >= RUNWAY) eng->refill_at = now + TRICKLE_MS;
-        else more = made == JOB_BATCH;
+        else more = made > 0;   /* a batch may stop short at its byte cap */
         if (made > 0 && store_jobs_runnable(eng->st, free_slots, ids, &n)) {
             log_error("cannot find runnable jobs", "error", store_errmsg(eng->st));
             n = 0;

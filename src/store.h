@@ -133,9 +133,10 @@ void store_jobs_free(struct store_job *jobs, size_t n);
  * The webhook receiver commits only the event (and its backlog entry) before the 200; the
  * engine makes jobs when it has room for them, lane by lane. An event has a backlog entry or
  * a job, never both once a transaction ends. */
-/* Up to limit backlog events by lane, then id (the order the engine jobs them in). Free with
- * store_events_free. */
-int store_backlog_read(struct store *st, int limit, struct store_event **out, size_t *n);
+/* Up to limit backlog events by lane, then id (the order the engine jobs them in), stopping
+ * after the one whose body takes the total to max_bytes. Free with store_events_free. */
+int store_backlog_read(struct store *st, int limit, size_t max_bytes, struct store_event **out,
+                       size_t *n);
 /* The first lane with events in the backlog, -1 when it is empty. */
 int store_backlog_first_lane(struct store *st, int *lane);
 int store_job_priority(struct store *st, int64_t id, int *priority);   /* or NOTFOUND */

@@ -67,8 +67,10 @@ void store_events_free(struct store_event *evs, size_t n)
 
 static int one_int64(struct store *st, const char *sql, int64_t *out, const char *what);
 
-int store_backlog_read(struct store *st, int limit, struct store_event **out, size_t *n)
+int store_backlog_read(struct store *st, int limit, size_t max_bytes, struct store_event **out,
+                       size_t *n)
 {
+    size_t bytes = 0;
     /* The backlog's primary key is (lane, event_id): this walks it in order, a probe into
      * events per row. */
     static const char sql[] =
@@ -82,7 +84,7 @@ int store_backlog_read(struct store *st, int limit, struct store_event **out, si
     sqlite3_stmt *s = store_stmt(st, sql);
     if (!s) return -1;
     sqlite3_bind_int(s, 1, limit);
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    while (bytes < max_bytes && (rc = sqlite3_step(s)) == SQLITE_ROW) {
         if (grow((void **)&arr, &cap, cnt, sizeof *arr)) break;
         struct store_event *e = &arr[cnt++];
         e->id = sqlite3_column_int64(s, 0);
@@ -92,7 +94,9 @@ int store_backlog_read(struct store *st, int limit, struct store_event **out, si
         e->body = blob_dup(s, 4, &e->body_len);
         e->received_at = sqlite3_column_int64(s, 5);
         e->lane = sqlite3_column_int(s, 6);
+        bytes += e->body_len;
     }
+    if (bytes >= max_bytes) rc = SQLITE_DONE;   /* enough for one batch: the rest waits */
     if (rc != SQLITE_DONE) {
         store_fail(st, "reading the backlog");
         sqlite3_reset(s);

@@ -214,7 +214,7 @@ static void test_commit_batch(void **state)
     assert_int_equal(store_job_by_event(st, a.id, &j), STORE_NOTFOUND);
     struct store_event *bl;
     size_t n;
-    assert_int_equal(store_backlog_read(st, 10, &bl, &n), 0);
+    assert_int_equal(store_backlog_read(st, 10, SIZE_MAX, &bl, &n), 0);
     assert_int_equal(n, 4);
     int64_t want[] = { a.id, b.id, d.id, c.id };    /* lane 0 by id, then lane 3 */
     int lanes[] = { 0, 0, 0, 3 };

@@ -241,7 +241,7 @@ static void test_backlog(void **state)
     assert_int_equal(store_event_insert(st, &big, &inserted), 0);
     struct store_event *evs;
     size_t n;
-    assert_int_equal(store_backlog_read(st, 10, &evs, &n), 0);
+    assert_int_equal(store_backlog_read(st, 10, SIZE_MAX, &evs, &n), 0);
     assert_int_equal(n, 3);
     assert_int_equal(evs[0].id, ev0.id);        /* lane 0 first, though stored later */
     assert_int_equal(evs[1].id, ev.id);
@@ -250,14 +250,21 @@ static void test_backlog(void **state)
     assert_string_equal(evs[1].topic, "orderez/stock.changed");
     assert_int_equal(evs[2].lane, STORE_JOB_NPRIORITIES - 1);   /* clamped */
     store_events_free(evs, n);
-    assert_int_equal(store_backlog_read(st, 1, &evs, &n), 0);  /* the limit holds */
+    assert_int_equal(store_backlog_read(st, 1, SIZE_MAX, &evs, &n), 0);  /* the limit holds */
     assert_int_equal(n, 1);
+    store_events_free(evs, n);
+    /* and the byte cap: the row that reaches it is the last (bodies of 2 and 7 bytes) */
+    assert_int_equal(store_backlog_read(st, 10, 2, &evs, &n), 0);
+    assert_int_equal(n, 1);
+    store_events_free(evs, n);
+    assert_int_equal(store_backlog_read(st, 10, 3, &evs, &n), 0);
+    assert_int_equal(n, 2);
     store_events_free(evs, n);
     assert_int_equal(store_event_jobbed(st, ev.id), 0);
     assert_int_equal(store_backlog_remove(st, 2, ev.id), 0);
     assert_int_equal(store_backlog_remove(st, 0, ev0.id), 0);
     assert_int_equal(store_backlog_remove(st, STORE_JOB_NPRIORITIES - 1, big.id), 0);
-    assert_int_equal(store_backlog_read(st, 10, &evs, &n), 0);
+    assert_int_equal(store_backlog_read(st, 10, SIZE_MAX, &evs, &n), 0);
     assert_int_equal(n, 0);
     free(evs);
     int64_t depth[STORE_JOB_NPRIORITIES], oldest = -1;

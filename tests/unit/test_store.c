@@ -301,7 +301,7 @@ static void test_migration_5_backlog(void **state)
     assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
     struct store_event *evs;
     size_t n;
-    assert_int_equal(store_backlog_read(st, 10, &evs, &n), 0);
+    assert_int_equal(store_backlog_read(st, 10, SIZE_MAX, &evs, &n), 0);
     assert_int_equal(n, 2);
     assert_int_equal(evs[0].id, a.id);
     assert_int_equal(evs[1].id, c.id);
