@@ -36,9 +36,14 @@
  * value is the table of strings), so it is per state and freed with it; ~60 KB at most. */
 #define SCACHE_SLOTS 1024          /* a power of two */
 #define SCACHE_MAXLEN 24
+/* A string is known by three words (see scache_key_of), which a hit compares instead of the
+ * bytes: cheaper than memcmp's call for strings this short. */
+struct scache_key {
+    uint64_t first, last, mid;
+};
 struct scache {
     unsigned char len[SCACHE_SLOTS];   /* 0: an empty slot (the empty string is not cached) */
-    unsigned char bytes[SCACHE_SLOTS][SCACHE_MAXLEN];
+    struct scache_key keys[SCACHE_SLOTS];
 };
 
 static const char scache_key = 0;
@@ -62,8 +67,11 @@ unsigned long lua_json_decode_fallbacks(void)
 
 static int dec_value(struct dec *d, int depth);
 
+/* Compact text (every recording) has no whitespace at all: one compare settles it, since
+ * every JSON whitespace byte is <= ' ' and no token starts with such a byte. */
 static inline void skip_ws(struct dec *d)
 {
+    if (d->p < d->end && *d->p > ' ') return;
     while (d->p < d->end && (*d->p == ' ' || *d->p == '\n' || *d->p == '\r' || *d->p == '\t'))
         d->p++;
 }
@@ -80,18 +88,36 @@ static int dec_string_slow(struct dec *d, const unsigned char *s, const unsigned
     return 0;
 }
 
-/* The cache slot of the n bytes at s (1 <= n <= SCACHE_MAXLEN): a multiplicative hash of their
- * first and last 8 bytes and the length, a few instructions instead of one step per byte. */
-static inline unsigned scache_slot(const unsigned char *s, size_t n)
+/* The words that tell the n bytes at s (1 <= n <= SCACHE_MAXLEN) apart from any other n bytes:
+ * from 8 bytes on, the first and the last 8 (overlapping), which cover every byte up to 16,
+ * and the 8 after the first ones beyond that; below 8, the bytes themselves in one word, zero
+ * after them. Read as whole words where the text goes on far enough (a string is followed by
+ * more text but for the last one), instead of a loop over the bytes. */
+static inline struct scache_key scache_key_of(const unsigned char *s, size_t n,
+                                              const unsigned char *end)
 {
-    uint64_t a = 0, b = n;
+    struct scache_key k = { 0, n, 0 };
     if (n >= 8) {
-        memcpy(&a, s, 8);
-        memcpy(&b, s + n - 8, 8);
+        memcpy(&k.first, s, 8);
+        memcpy(&k.last, s + n - 8, 8);
+        if (n > 16) memcpy(&k.mid, s + 8, 8);
+#if WORD_SCAN /* little-endian: the bytes read past the string are the high ones, masked off */
+    } else if (end - s >= 8) {
+        memcpy(&k.first, s, 8);
+        k.first &= ~UINT64_C(0) >> (64 - 8 * n);
+#endif
     } else {
-        for (size_t i = 0; i < n; i++) a = a << 8 | s[i];
+        (void)end;
+        memcpy(&k.first, s, n); /* the same word as above, the bytes at the start of it */
     }
-    uint64_t h = (a * UINT64_C(0x9E3779B97F4A7C15) ^ b ^ n) * UINT64_C(0xFF51AFD7ED558CCD);
+    return k;
+}
+
+/* The cache slot of a key: a multiplicative hash of its words. */
+static inline unsigned scache_slot(const struct scache_key *k)
+{
+    uint64_t h = ((k->first * UINT64_C(0x9E3779B97F4A7C15)) ^ k->last ^ k->mid) *
+                 UINT64_C(0xFF51AFD7ED558CCD);
     return (unsigned)(h >> 32) & (SCACHE_SLOTS - 1);
 }
 
@@ -104,8 +130,10 @@ static void push_short(struct dec *d, const unsigned char *s, size_t n)
         return;
     }
     struct scache *c = d->cache;
-    unsigned i = scache_slot(s, n);
-    if (c->len[i] == n && memcmp(c->bytes[i], s, n) == 0) {
+    struct scache_key k = scache_key_of(s, n, d->end);
+    unsigned i = scache_slot(&k);
+    struct scache_key *ck = &c->keys[i];
+    if (c->len[i] == n && ck->first == k.first && ck->last == k.last && ck->mid == k.mid) {
         lua_rawgeti(L, d->cache_tbl, (lua_Integer)i + 1);
         return;
     }
@@ -113,7 +141,7 @@ static void push_short(struct dec *d, const unsigned char *s, size_t n)
     lua_pushvalue(L, -1);
     lua_rawseti(L, d->cache_tbl, (lua_Integer)i + 1); /* the preallocated array part: no alloc */
     c->len[i] = (unsigned char)n;
-    memcpy(c->bytes[i], s, n);
+    *ck = k;
 }
 
 /* Pushes the state's cache table and returns the cache, made on first use. */
