@@ -389,12 +389,59 @@ void lua_json_decode(lua_State *L, const char *s, size_t len)
  * JSON_INDENT(2)): keys sorted bytewise, '"' '\\' and control characters escaped (\b \f \n \r \t,
  * else \u00XX), everything else as is. Floats are few in this traffic (money travels as strings)
  * and are formatted by jansson itself, so the digits cannot drift from it. The text grows in a
- * C buffer held by a box (a Lua error cannot leak it); nothing here raises. */
+ * C buffer that a Lua error cannot leak (see struct encbuf); nothing here raises. */
+
+/* The text grows in a buffer kept per state from one encode to the next (a userdata in the
+ * registry whose __gc frees it): a fresh box per encode, its growth from 256 bytes and its
+ * finalizer cost more than encoding a small body. A finalizer run by the collector while an
+ * encode is under way (a rule's __gc calling ez.json.encode) finds the buffer busy and gets a
+ * box of its own, as every encode did before. */
+#define ENCBUF_KEEP (64 * 1024)    /* a larger buffer is freed after use, not kept */
+struct encbuf {
+    char *text;
+    size_t cap;
+    int busy;
+};
+
+static const char encbuf_key = 0;
+
+static void encbuf_free_text(struct encbuf *b)
+{
+    free(b->text);
+    b->text = NULL;
+    b->cap = 0;
+}
+
+static int encbuf_gc(lua_State *L)
+{
+    encbuf_free_text(lua_touserdata(L, 1));
+    return 0;
+}
+
+/* The state's buffer, made on first use (which may raise: nothing is held yet). */
+static struct encbuf *encbuf_of(lua_State *L)
+{
+    struct encbuf *b;
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &encbuf_key) == LUA_TUSERDATA) {
+        b = lua_touserdata(L, -1);
+        lua_pop(L, 1);
+        return b;
+    }
+    lua_pop(L, 1);
+    b = lua_newuserdatauv(L, sizeof *b, 0);
+    memset(b, 0, sizeof *b);
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, encbuf_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &encbuf_key);
+    return b;
+}
 
 struct enc {
     lua_State *L;
-    struct jbox *box;       /* box->text: the buffer */
-    size_t len, cap;
+    struct encbuf *buf;     /* buf->text: the text so far */
+    size_t len;
     int pretty;
 };
 
@@ -405,20 +452,21 @@ struct enc_key {
 
 static int enc_reserve(struct enc *e, size_t n)
 {
-    if (e->len + n <= e->cap) return 0;
-    size_t cap = e->cap ? e->cap * 2 : 256;
+    struct encbuf *b = e->buf;
+    if (e->len + n <= b->cap) return 0;
+    size_t cap = b->cap ? b->cap * 2 : 256;
     while (cap < e->len + n) cap *= 2;
-    char *t = realloc(e->box->text, cap);
+    char *t = realloc(b->text, cap);
     if (!t) return -1;
-    e->box->text = t;
-    e->cap = cap;
+    b->text = t;
+    b->cap = cap;
     return 0;
 }
 
 static int enc_put(struct enc *e, const char *s, size_t n)
 {
     if (enc_reserve(e, n)) return -1;
-    memcpy(e->box->text + e->len, s, n);
+    memcpy(e->buf->text + e->len, s, n);
     e->len += n;
     return 0;
 }
@@ -427,8 +475,8 @@ static int enc_indent(struct enc *e, int depth)
 {
     if (!e->pretty) return 0;
     if (enc_reserve(e, 1 + (size_t)depth * 2)) return -1;
-    e->box->text[e->len++] = '\n';
-    memset(e->box->text + e->len, ' ', (size_t)depth * 2);
+    e->buf->text[e->len++] = '\n';
+    memset(e->buf->text + e->len, ' ', (size_t)depth * 2);
     e->len += (size_t)depth * 2;
     return 0;
 }
@@ -438,7 +486,7 @@ static int enc_string(struct enc *e, const char *str, size_t n)
 {
     const unsigned char *s = (const unsigned char *)str, *end = s + n;
     if (enc_reserve(e, n * 6 + 2)) return -1; /* every byte escaped, at most */
-    char *o = e->box->text + e->len, *o0 = o;
+    char *o = e->buf->text + e->len, *o0 = o;
     *o++ = '"';
     while (s < end) {
         unsigned c = *s;
@@ -595,18 +643,38 @@ unsigned long lua_json_encode_fallbacks(void)
 const char *lua_json_encode(lua_State *L, int idx, int flags, size_t *len)
 {
     idx = lua_absindex(L, idx);
-    struct enc e = { L, lua_json_box_push(L), 0, 0, (flags & LUA_JSON_PRETTY) != 0 };
+    struct encbuf *b = encbuf_of(L), own = { NULL, 0, 0 };
+    struct jbox *box = NULL;
+    if (b->busy) { /* see struct encbuf: the box is pushed first, so nothing can leak */
+        box = lua_json_box_push(L);
+        b = &own;
+    }
     int top = lua_gettop(L);
-    if (enc_value(&e, idx, 1) == 0) {
-        const char *s = lua_pushlstring(L, e.box->text, e.len);
-        lua_json_box_clear(e.box);
-        lua_remove(L, -2); /* the box */
+    struct enc e = { L, b, 0, (flags & LUA_JSON_PRETTY) != 0 };
+    b->busy = 1;
+    int bad = enc_value(&e, idx, 1);
+    b->busy = 0;
+    if (box) box->text = own.text; /* owned by the box from here on */
+    if (!bad) {
+        /* the copy is made before the collector can run (and a finalizer reuse the buffer); a
+         * memory error leaves the text with the state's buffer or the box, not leaked */
+        const char *s = lua_pushlstring(L, b->text, e.len);
+        if (box) {
+            lua_json_box_clear(box);
+            lua_remove(L, -2);
+        } else if (b->cap > ENCBUF_KEEP) {
+            encbuf_free_text(b);
+        }
         if (len) *len = e.len;
         return s;
     }
     lua_settop(L, top);
-    lua_json_box_clear(e.box);
-    lua_pop(L, 1);
+    if (box) {
+        lua_json_box_clear(box);
+        lua_pop(L, 1);
+    } else if (b->cap > ENCBUF_KEEP) {
+        encbuf_free_text(b);
+    }
     enc_fallbacks++;
     return lua_json_encode_tree(L, idx, flags, len); /* raises jansson's error, see above */
 }

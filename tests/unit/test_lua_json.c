@@ -547,6 +547,32 @@ static void encode_both(int idx)
     }
 }
 
+/* The direct encoder keeps one buffer per state. A finalizer that the collector runs while an
+ * encode is under way (it can step when a long key, a new string, is pushed) and encodes in
+ * turn must get a buffer of its own: both texts come out whole, however the two interleave. */
+static void test_encoder_nested_in_finalizer(void **state)
+{
+    (void)state;
+    EXPECT("collectgarbage('incremental', 10, 400)\n"
+           "local inner, bad = 0, 0\n"
+           "local t = {}\n"
+           "for i = 1, 300 do t[string.rep('k', 50) .. i] = string.rep('v', i % 40) end\n"
+           "local want = json.encode(t)\n"
+           "for round = 1, 40 do\n"
+           "  for i = 1, 200 do\n"
+           "    setmetatable({}, {__gc = function()\n"
+           "      inner = inner + 1\n"
+           "      if json.encode({n = i, s = 'x'}) ~= '{\"n\":' .. i .. ',\"s\":\"x\"}' then bad = bad + 1 end\n"
+           "    end})\n"
+           "  end\n"
+           "  if json.encode(t) ~= want then return 'outer text changed' end\n"
+           "end\n"
+           "collectgarbage()\n"
+           "collectgarbage('incremental', 200, 100)\n"
+           "return (inner > 0 and bad == 0) and 'ok' or ('inner ' .. inner .. ' bad ' .. bad)",
+           "ok");
+}
+
 static void test_encoder_differential(void **state)
 {
     (void)state;
@@ -628,6 +654,7 @@ int main(void)
         cmocka_unit_test(test_decoder_string_words),
         cmocka_unit_test(test_decoder_random),
         cmocka_unit_test(test_decoder_fixtures),
+        cmocka_unit_test(test_encoder_nested_in_finalizer),
         cmocka_unit_test(test_encoder_differential),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
