@@ -678,3 +678,30 @@ const char *lua_json_encode(lua_State *L, int idx, int flags, size_t *len)
     enc_fallbacks++;
     return lua_json_encode_tree(L, idx, flags, len); /* raises jansson's error, see above */
 }
+
+const char *lua_json_encode_fields(lua_State *L, int n, const char *const *keys,
+                                   const char *const *vals)
+{
+    struct encbuf *b = encbuf_of(L);
+    if (!b->busy) {
+        struct enc e = { L, b, 0, 0 };
+        int bad = enc_put(&e, "{", 1);
+        for (int i = 0; i < n && !bad; i++)
+            bad = (i && enc_put(&e, ",", 1)) || enc_string(&e, keys[i], strlen(keys[i])) ||
+                  enc_put(&e, ":", 1) || enc_string(&e, vals[i], strlen(vals[i]));
+        if (!bad && !enc_put(&e, "}", 1)) {
+            const char *s = lua_pushlstring(L, b->text, e.len); /* see lua_json_encode */
+            if (b->cap > ENCBUF_KEEP) encbuf_free_text(b);
+            return s;
+        }
+    }
+    /* not valid UTF-8 (or the buffer in use): the table, the general way (and its error) */
+    lua_createtable(L, 0, n);
+    for (int i = 0; i < n; i++) {
+        lua_pushstring(L, vals[i]);
+        lua_setfield(L, -2, keys[i]);
+    }
+    lua_json_encode(L, -1, 0, NULL);
+    lua_remove(L, -2);
+    return lua_tostring(L, -1);
+}

@@ -573,6 +573,46 @@ static void test_encoder_nested_in_finalizer(void **state)
            "ok");
 }
 
+static int call_encode_fields(lua_State *l)
+{
+    static const char *const keys[] = { "a", "a b", "kind", "\xc3\xa9" }; /* sorted bytewise */
+    const char *vals[4];
+    for (int i = 0; i < 4; i++) vals[i] = lua_tostring(l, i + 1);
+    lua_json_encode_fields(l, 4, keys, vals);
+    return 1;
+}
+
+/* lua_json_encode_fields writes what lua_json_encode writes for the same table, escapes and
+ * all, and raises the same error for a value that is not UTF-8. */
+static void test_encode_fields(void **state)
+{
+    (void)state;
+    static const char *const values[] = { "", "x", "42", "tab\there \"q\" \\ /", "\x01\x1f\x7f",
+                                          "\xe2\x82\xac", "\xff", "\xc3" };
+    size_t nv = sizeof values / sizeof values[0];
+    for (size_t v = 0; v < nv; v++) {
+        for (int which = 0; which < 2; which++) {
+            lua_settop(L, 0);
+            lua_pushcfunction(L, call_encode_fields);
+            for (int i = 0; i < 4; i++) lua_pushstring(L, i == 2 ? values[v] : "plain");
+            int st = lua_pcall(L, 4, 1, 0);
+            lua_pushcfunction(L, call_encode);
+            lua_createtable(L, 0, 4);
+            static const char *const keys[] = { "a", "a b", "kind", "\xc3\xa9" };
+            for (int i = 0; i < 4; i++) {
+                lua_pushstring(L, i == 2 ? values[v] : "plain");
+                lua_setfield(L, -2, keys[i]);
+            }
+            lua_pushboolean(L, which); /* the direct encoder, then the tree */
+            lua_pushboolean(L, 0);
+            int want = lua_pcall(L, 3, 1, 0);
+            assert_int_equal(st, want);
+            assert_string_equal(lua_tostring(L, 1), lua_tostring(L, 2));
+        }
+    }
+    lua_settop(L, 0);
+}
+
 static void test_encoder_differential(void **state)
 {
     (void)state;
@@ -655,6 +695,7 @@ int main(void)
         cmocka_unit_test(test_decoder_random),
         cmocka_unit_test(test_decoder_fixtures),
         cmocka_unit_test(test_encoder_nested_in_finalizer),
+        cmocka_unit_test(test_encode_fields),
         cmocka_unit_test(test_encoder_differential),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
