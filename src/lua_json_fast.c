@@ -448,6 +448,7 @@ struct enc {
 struct enc_key {
     const char *s;
     size_t len;
+    int slot;               /* the stack slot of the member's value */
 };
 
 static int enc_reserve(struct enc *e, size_t n)
@@ -489,15 +490,16 @@ static int enc_string(struct enc *e, const char *str, size_t n)
     char *o = e->buf->text + e->len, *o0 = o;
     *o++ = '"';
     while (s < end) {
+        size_t k = plain_run(s, end); /* bytes as they are: a word at a time, then one copy */
+        memcpy(o, s, k);
+        o += k, s += k;
+        if (s == end) break;
         unsigned c = *s;
-        if (plain_byte[c]) {
-            *o++ = (char)c;
-            s++;
-        } else if (c >= 0x80) {
-            size_t k = utf8_len(s, end);
-            if (!k) return -1;
-            memcpy(o, s, k);
-            o += k, s += k;
+        if (c >= 0x80) {
+            size_t m = utf8_len(s, end);
+            if (!m) return -1;
+            memcpy(o, s, m);
+            o += m, s += m;
         } else {
             static const char hex[] = "0123456789ABCDEF";
             *o++ = '\\';
@@ -540,75 +542,123 @@ static int cmp_keys(const void *a, const void *b)
     return r ? r : (x->len > y->len) - (x->len < y->len);
 }
 
+/* Sorts keys bytewise: insertion for the few keys of most objects (qsort's setup and indirect
+ * calls cost more there), qsort beyond. Keys are distinct (those of one table). */
+static void sort_keys(struct enc_key *k, size_t n)
+{
+    if (n > 16) {
+        qsort(k, n, sizeof *k, cmp_keys);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        struct enc_key t = k[i];
+        size_t j = i;
+        for (; j > 0 && cmp_keys(&k[j - 1], &t) > 0; j--) k[j] = k[j - 1];
+        k[j] = t;
+    }
+}
+
 static int enc_value(struct enc *e, int idx, int depth);
 
-static int enc_table(struct enc *e, int idx, int depth)
+/* An array: elements 1..n by index. */
+static int enc_array(struct enc *e, int idx, size_t n, int depth)
 {
     lua_State *L = e->L;
-    int array = lua_json_is_marked_array(L, idx);
-    size_t n = 0;
-    struct enc_key *keys = NULL;
-    if (!array) { /* what table_to_json decides, minus its error cases (handed over) */
-        size_t count = 0, nint = 0, nkeys = 0, kcap = 0;
-        lua_Integer max = 0;
-        lua_pushnil(L);
-        while (lua_next(L, idx)) {
-            count++;
-            if (lua_isinteger(L, -2) && lua_tointeger(L, -2) > 0) {
-                nint++;
-                if (lua_tointeger(L, -2) > max) max = lua_tointeger(L, -2);
-            } else if (lua_type(L, -2) == LUA_TSTRING) {
-                size_t klen;
-                const char *k = lua_tolstring(L, -2, &klen);
-                if (nkeys == kcap) {
-                    kcap = kcap ? kcap * 2 : 16;
-                    struct enc_key *nk = realloc(keys, kcap * sizeof *nk);
-                    if (!nk) goto fail_pop2;
-                    keys = nk;
-                }
-                keys[nkeys++] = (struct enc_key){ k, klen }; /* alive: the table holds it */
-            } else {
-                goto fail_pop2;
-            }
-            lua_pop(L, 1);
-        }
-        if (nint && (nint != count || (size_t)max != nint)) goto fail;
-        array = nint > 0;
-        n = array ? nint : nkeys;
-    } else {
-        n = lua_rawlen(L, idx);
-    }
-    if (enc_put(e, array ? "[" : "{", 1)) goto fail;
-    if (n == 0) {
-        free(keys);
-        return enc_put(e, array ? "]" : "}", 1);
-    }
-    if (!array) qsort(keys, n, sizeof *keys, cmp_keys);
+    if (enc_put(e, "[", 1)) return -1;
+    if (n == 0) return enc_put(e, "]", 1);
     /* jansson counts indentation from 0 at the document, depth from 1 here */
-    if (enc_indent(e, depth)) goto fail;
+    if (enc_indent(e, depth)) return -1;
     for (size_t i = 0; i < n; i++) {
-        if (array) {
-            lua_rawgeti(L, idx, (lua_Integer)i + 1);
-        } else {
-            /* a key the tree path refuses (a NUL byte, bad UTF-8) goes to it whole */
-            if (memchr(keys[i].s, '\0', keys[i].len) || enc_string(e, keys[i].s, keys[i].len) ||
-                enc_put(e, e->pretty ? ": " : ":", e->pretty ? 2 : 1))
-                goto fail;
-            lua_pushlstring(L, keys[i].s, keys[i].len); /* short: interned, no allocation */
-            lua_rawget(L, idx);
-        }
+        lua_rawgeti(L, idx, (lua_Integer)i + 1);
         int bad = enc_value(e, lua_gettop(L), depth + 1);
         lua_pop(L, 1);
         if (bad || (i + 1 < n ? enc_put(e, ",", 1) || enc_indent(e, depth) : enc_indent(e, depth - 1)))
-            goto fail;
+            return -1;
     }
-    free(keys);
-    return enc_put(e, array ? "]" : "}", 1);
-fail_pop2:
-    lua_pop(L, 2);
-fail:
-    free(keys);
-    return -1;
+    return enc_put(e, "]", 1);
+}
+
+/* A table: an array when marked, or when its keys are exactly 1..n (what table_to_json
+ * decides, minus its error cases, handed over); else an object. The members stay on the stack
+ * as lua_next gives them (key, value, key, value, ...), so each value is encoded from there
+ * after the keys are sorted, without looking it up again by its key. */
+#define ENC_FEW_KEYS 32
+static int enc_table(struct enc *e, int idx, int depth)
+{
+    lua_State *L = e->L;
+    if (lua_json_is_marked_array(L, idx)) return enc_array(e, idx, lua_rawlen(L, idx), depth);
+    int base = lua_gettop(L), rc = -1;
+    size_t count = 0, nint = 0, nkeys = 0, kcap = ENC_FEW_KEYS;
+    lua_Integer max = 0;
+    struct enc_key few[ENC_FEW_KEYS], *keys = few;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) { /* ... key value */
+        count++;
+        if (lua_isinteger(L, -2) && lua_tointeger(L, -2) > 0) {
+            nint++;
+            if (lua_tointeger(L, -2) > max) max = lua_tointeger(L, -2);
+        } else if (lua_type(L, -2) != LUA_TSTRING) {
+            goto done;
+        }
+        if (nint) { /* an array or an error: its values are read by index */
+            lua_pop(L, 1);
+            continue;
+        }
+        if (nkeys == kcap) {
+            kcap *= 2;
+            struct enc_key *nk = keys == few ? malloc(kcap * sizeof *nk)
+                                             : realloc(keys, kcap * sizeof *nk);
+            if (!nk) goto done;
+            if (keys == few) memcpy(nk, few, sizeof few);
+            keys = nk;
+        }
+        size_t klen;
+        const char *k = lua_tolstring(L, -2, &klen); /* a string: not converted, no allocation */
+        keys[nkeys++] = (struct enc_key){ k, klen, lua_gettop(L) }; /* the value's slot */
+        /* the key again on top for lua_next; a stack that cannot grow: the tree path copes */
+        if (!lua_checkstack(L, 4)) goto done;
+        lua_pushvalue(L, -2);
+    }
+    if (nint) {
+        if (nint != count || (size_t)max != nint) goto done;
+        lua_settop(L, base);
+        rc = enc_array(e, idx, nint, depth);
+        goto done;
+    }
+    size_t n = nkeys;
+    if (enc_put(e, "{", 1)) goto done;
+    if (n == 0) {
+        rc = enc_put(e, "}", 1);
+        goto done;
+    }
+    sort_keys(keys, n);
+    if (enc_indent(e, depth)) goto done;
+    for (size_t i = 0; i < n; i++) {
+        /* a key the tree path refuses (a NUL byte, bad UTF-8) goes to it whole */
+        if (memchr(keys[i].s, '\0', keys[i].len) || enc_string(e, keys[i].s, keys[i].len) ||
+            enc_put(e, e->pretty ? ": " : ":", e->pretty ? 2 : 1) ||
+            enc_value(e, keys[i].slot, depth + 1) ||
+            (i + 1 < n ? enc_put(e, ",", 1) || enc_indent(e, depth) : enc_indent(e, depth - 1)))
+            goto done;
+    }
+    rc = enc_put(e, "}", 1);
+done:
+    if (keys != few) free(keys);
+    lua_settop(L, base);
+    return rc;
+}
+
+/* The digits of v as "%lld" writes them (buf: 21 bytes at least), without printf's parsing
+ * and locking: ids and quantities fill call bodies. Returns the length. */
+static size_t fmt_integer(char *buf, lua_Integer v)
+{
+    char tmp[24], *t = tmp + sizeof tmp;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v; /* INT64_MIN included */
+    do *--t = (char)('0' + u % 10); while ((u /= 10) != 0);
+    if (v < 0) *--t = '-';
+    size_t n = (size_t)(tmp + sizeof tmp - t);
+    memcpy(buf, t, n);
+    return n;
 }
 
 static int enc_value(struct enc *e, int idx, int depth)
@@ -621,7 +671,7 @@ static int enc_value(struct enc *e, int idx, int depth)
     case LUA_TBOOLEAN: return lua_toboolean(L, idx) ? enc_put(e, "true", 4) : enc_put(e, "false", 5);
     case LUA_TNUMBER:
         if (!lua_isinteger(L, idx)) return enc_real(e, (double)lua_tonumber(L, idx));
-        return enc_put(e, num, (size_t)snprintf(num, sizeof num, "%lld", (long long)lua_tointeger(L, idx)));
+        return enc_put(e, num, fmt_integer(num, lua_tointeger(L, idx)));
     case LUA_TSTRING: {
         size_t n;
         const char *s = lua_tolstring(L, idx, &n);
