@@ -36,6 +36,10 @@ const char *lua_json_encode_tree(lua_State *L, int idx, int flags, size_t *len);
 const char *lua_json_encode_fields(lua_State *L, int n, const char *const *keys,
                                    const char *const *vals);
 
+/* Writes v's digits as "%lld" would (buf: 21 bytes at least) and returns their number: the
+ * encoder's integers, without printf's format parsing. */
+size_t lua_json_integer_text(char *buf, lua_Integer v);
+
 /* Pushes ez.json.null. */
 void lua_json_pushnull(lua_State *L);
 int lua_json_isnull(lua_State *L, int idx);

@@ -648,9 +648,7 @@ done:
     return rc;
 }
 
-/* The digits of v as "%lld" writes them (buf: 21 bytes at least), without printf's parsing
- * and locking: ids and quantities fill call bodies. Returns the length. */
-static size_t fmt_integer(char *buf, lua_Integer v)
+size_t lua_json_integer_text(char *buf, lua_Integer v)
 {
     char tmp[24], *t = tmp + sizeof tmp;
     uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v; /* INT64_MIN included */
@@ -671,7 +669,7 @@ static int enc_value(struct enc *e, int idx, int depth)
     case LUA_TBOOLEAN: return lua_toboolean(L, idx) ? enc_put(e, "true", 4) : enc_put(e, "false", 5);
     case LUA_TNUMBER:
         if (!lua_isinteger(L, idx)) return enc_real(e, (double)lua_tonumber(L, idx));
-        return enc_put(e, num, fmt_integer(num, lua_tointeger(L, idx)));
+        return enc_put(e, num, lua_json_integer_text(num, lua_tointeger(L, idx)));
     case LUA_TSTRING: {
         size_t n;
         const char *s = lua_tolstring(L, idx, &n);
