@@ -404,7 +404,7 @@ static void test_decoder_string_cache(void **state)
      * (the last string of the text, read byte by byte) and followed by more text. */
     for (int len = 1; len <= 24; len++) {
         for (int at = 0; at < len; at++) {
-            char a[32], b[32], pair[80];
+            char a[32], b[32], pair[128];
             for (int i = 0; i < len; i++) a[i] = b[i] = (char)('a' + i);
             b[at] = 'Z';
             int n = snprintf(pair, sizeof pair, "[\"%.*s\",\"%.*s\",\"%.*s\"]", len, a, len, b,
