@@ -40,10 +40,27 @@ static inline uint64_t not_plain(uint64_t x)
 #define WORD_SCAN 0
 #endif
 
-/* The number of plain bytes at p (up to end). */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+/* The number of plain bytes at p (up to end). 16 bytes a step with SSE2: most strings (keys,
+ * ids, codes) end within the first block, found in a few instructions where the word steps
+ * took two or three; then words, then bytes, never reading past end. */
 static inline size_t plain_run(const unsigned char *p, const unsigned char *end)
 {
     const unsigned char *s = p;
+#if defined(__SSE2__)
+    for (; end - p >= 16; p += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+        /* the compare is signed: bytes >= 0x80 are negative, so "< 0x20" takes them too */
+        __m128i special = _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')),
+                                       _mm_cmpeq_epi8(x, _mm_set1_epi8('\\')));
+        special = _mm_or_si128(special, _mm_cmplt_epi8(x, _mm_set1_epi8(0x20)));
+        unsigned m = (unsigned)_mm_movemask_epi8(special);
+        if (m) return (size_t)(p - s) + (size_t)__builtin_ctz(m);
+    }
+#endif
 #if WORD_SCAN
     for (; end - p >= 8; p += 8) {
         uint64_t x, m;

@@ -100,6 +100,15 @@ void lua_ez_trace(lua_State *L, struct rules_run *run, const char *what, int idx
     lua_pop(L, 1);
 }
 
+void lua_ez_trace_fields(lua_State *L, struct rules_run *run, const char *what, int n,
+                         const char *const *keys, const char *const *vals)
+{
+    if (!run || !run->ctx.trace) return;
+    const char *json = lua_json_encode_fields(L, n, keys, vals);
+    run->ctx.trace(run->ctx.ud, what, json);
+    lua_pop(L, 1);
+}
+
 static int decode_body(lua_State *L)
 {
     const char *s = lua_touserdata(L, 1);

@@ -49,5 +49,8 @@ const char *lua_ez_id(lua_State *L, int idx, char *buf, size_t buflen);
 
 /* Reports a state write or log line to ctx.trace: encodes the table at idx. */
 void lua_ez_trace(lua_State *L, struct rules_run *run, const char *what, int idx);
+/* The same for a write whose fields are all strings (see lua_json_encode_fields). */
+void lua_ez_trace_fields(lua_State *L, struct rules_run *run, const char *what, int n,
+                         const char *const *keys, const char *const *vals);
 
 #endif

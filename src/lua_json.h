@@ -30,6 +30,15 @@ unsigned long lua_json_encode_fallbacks(void); /* the same for lua_json_encode *
 const char *lua_json_encode(lua_State *L, int idx, int flags, size_t *len);
 /* The same through a jansson tree: the reference the direct encoder falls back to for errors. */
 const char *lua_json_encode_tree(lua_State *L, int idx, int flags, size_t *len);
+/* What lua_json_encode (compact) gives for a table of n string fields keys[i] = vals[i], keys
+ * sorted bytewise and free of NUL bytes, written straight from the strings: no table is built
+ * and nothing is sorted. Pushes it and returns it; raises as lua_json_encode would. */
+const char *lua_json_encode_fields(lua_State *L, int n, const char *const *keys,
+                                   const char *const *vals);
+
+/* Writes v's digits as "%lld" would (buf: 21 bytes at least) and returns their number: the
+ * encoder's integers, without printf's format parsing. */
+size_t lua_json_integer_text(char *buf, lua_Integer v);
 
 /* Pushes ez.json.null. */
 void lua_json_pushnull(lua_State *L);

@@ -36,9 +36,14 @@
  * value is the table of strings), so it is per state and freed with it; ~60 KB at most. */
 #define SCACHE_SLOTS 1024          /* a power of two */
 #define SCACHE_MAXLEN 24
+/* A string is known by three words (see scache_key_of), which a hit compares instead of the
+ * bytes: cheaper than memcmp's call for strings this short. */
+struct scache_key {
+    uint64_t first, last, mid;
+};
 struct scache {
     unsigned char len[SCACHE_SLOTS];   /* 0: an empty slot (the empty string is not cached) */
-    unsigned char bytes[SCACHE_SLOTS][SCACHE_MAXLEN];
+    struct scache_key keys[SCACHE_SLOTS];
 };
 
 static const char scache_key = 0;
@@ -62,8 +67,11 @@ unsigned long lua_json_decode_fallbacks(void)
 
 static int dec_value(struct dec *d, int depth);
 
+/* Compact text (every recording) has no whitespace at all: one compare settles it, since
+ * every JSON whitespace byte is <= ' ' and no token starts with such a byte. */
 static inline void skip_ws(struct dec *d)
 {
+    if (d->p < d->end && *d->p > ' ') return;
     while (d->p < d->end && (*d->p == ' ' || *d->p == '\n' || *d->p == '\r' || *d->p == '\t'))
         d->p++;
 }
@@ -80,18 +88,36 @@ static int dec_string_slow(struct dec *d, const unsigned char *s, const unsigned
     return 0;
 }
 
-/* The cache slot of the n bytes at s (1 <= n <= SCACHE_MAXLEN): a multiplicative hash of their
- * first and last 8 bytes and the length, a few instructions instead of one step per byte. */
-static inline unsigned scache_slot(const unsigned char *s, size_t n)
+/* The words that tell the n bytes at s (1 <= n <= SCACHE_MAXLEN) apart from any other n bytes:
+ * from 8 bytes on, the first and the last 8 (overlapping), which cover every byte up to 16,
+ * and the 8 after the first ones beyond that; below 8, the bytes themselves in one word, zero
+ * after them. Read as whole words where the text goes on far enough (a string is followed by
+ * more text but for the last one), instead of a loop over the bytes. */
+static inline struct scache_key scache_key_of(const unsigned char *s, size_t n,
+                                              const unsigned char *end)
 {
-    uint64_t a = 0, b = n;
+    struct scache_key k = { 0, n, 0 };
     if (n >= 8) {
-        memcpy(&a, s, 8);
-        memcpy(&b, s + n - 8, 8);
+        memcpy(&k.first, s, 8);
+        memcpy(&k.last, s + n - 8, 8);
+        if (n > 16) memcpy(&k.mid, s + 8, 8);
+#if WORD_SCAN /* little-endian: the bytes read past the string are the high ones, masked off */
+    } else if (end - s >= 8) {
+        memcpy(&k.first, s, 8);
+        k.first &= ~UINT64_C(0) >> (64 - 8 * n);
+#endif
     } else {
-        for (size_t i = 0; i < n; i++) a = a << 8 | s[i];
+        (void)end;
+        memcpy(&k.first, s, n); /* the same word as above, the bytes at the start of it */
     }
-    uint64_t h = (a * UINT64_C(0x9E3779B97F4A7C15) ^ b ^ n) * UINT64_C(0xFF51AFD7ED558CCD);
+    return k;
+}
+
+/* The cache slot of a key: a multiplicative hash of its words. */
+static inline unsigned scache_slot(const struct scache_key *k)
+{
+    uint64_t h = ((k->first * UINT64_C(0x9E3779B97F4A7C15)) ^ k->last ^ k->mid) *
+                 UINT64_C(0xFF51AFD7ED558CCD);
     return (unsigned)(h >> 32) & (SCACHE_SLOTS - 1);
 }
 
@@ -104,8 +130,10 @@ static void push_short(struct dec *d, const unsigned char *s, size_t n)
         return;
     }
     struct scache *c = d->cache;
-    unsigned i = scache_slot(s, n);
-    if (c->len[i] == n && memcmp(c->bytes[i], s, n) == 0) {
+    struct scache_key k = scache_key_of(s, n, d->end);
+    unsigned i = scache_slot(&k);
+    struct scache_key *ck = &c->keys[i];
+    if (c->len[i] == n && ck->first == k.first && ck->last == k.last && ck->mid == k.mid) {
         lua_rawgeti(L, d->cache_tbl, (lua_Integer)i + 1);
         return;
     }
@@ -113,7 +141,7 @@ static void push_short(struct dec *d, const unsigned char *s, size_t n)
     lua_pushvalue(L, -1);
     lua_rawseti(L, d->cache_tbl, (lua_Integer)i + 1); /* the preallocated array part: no alloc */
     c->len[i] = (unsigned char)n;
-    memcpy(c->bytes[i], s, n);
+    *ck = k;
 }
 
 /* Pushes the state's cache table and returns the cache, made on first use. */
@@ -361,36 +389,85 @@ void lua_json_decode(lua_State *L, const char *s, size_t len)
  * JSON_INDENT(2)): keys sorted bytewise, '"' '\\' and control characters escaped (\b \f \n \r \t,
  * else \u00XX), everything else as is. Floats are few in this traffic (money travels as strings)
  * and are formatted by jansson itself, so the digits cannot drift from it. The text grows in a
- * C buffer held by a box (a Lua error cannot leak it); nothing here raises. */
+ * C buffer that a Lua error cannot leak (see struct encbuf); nothing here raises. */
+
+/* The text grows in a buffer kept per state from one encode to the next (a userdata in the
+ * registry whose __gc frees it): a fresh box per encode, its growth from 256 bytes and its
+ * finalizer cost more than encoding a small body. A finalizer run by the collector while an
+ * encode is under way (a rule's __gc calling ez.json.encode) finds the buffer busy and gets a
+ * box of its own, as every encode did before. */
+#define ENCBUF_KEEP (64 * 1024)    /* a larger buffer is freed after use, not kept */
+struct encbuf {
+    char *text;
+    size_t cap;
+    int busy;
+};
+
+static const char encbuf_key = 0;
+
+static void encbuf_free_text(struct encbuf *b)
+{
+    free(b->text);
+    b->text = NULL;
+    b->cap = 0;
+}
+
+static int encbuf_gc(lua_State *L)
+{
+    encbuf_free_text(lua_touserdata(L, 1));
+    return 0;
+}
+
+/* The state's buffer, made on first use (which may raise: nothing is held yet). */
+static struct encbuf *encbuf_of(lua_State *L)
+{
+    struct encbuf *b;
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &encbuf_key) == LUA_TUSERDATA) {
+        b = lua_touserdata(L, -1);
+        lua_pop(L, 1);
+        return b;
+    }
+    lua_pop(L, 1);
+    b = lua_newuserdatauv(L, sizeof *b, 0);
+    memset(b, 0, sizeof *b);
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, encbuf_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &encbuf_key);
+    return b;
+}
 
 struct enc {
     lua_State *L;
-    struct jbox *box;       /* box->text: the buffer */
-    size_t len, cap;
+    struct encbuf *buf;     /* buf->text: the text so far */
+    size_t len;
     int pretty;
 };
 
 struct enc_key {
     const char *s;
     size_t len;
+    int slot;               /* the stack slot of the member's value */
 };
 
 static int enc_reserve(struct enc *e, size_t n)
 {
-    if (e->len + n <= e->cap) return 0;
-    size_t cap = e->cap ? e->cap * 2 : 256;
+    struct encbuf *b = e->buf;
+    if (e->len + n <= b->cap) return 0;
+    size_t cap = b->cap ? b->cap * 2 : 256;
     while (cap < e->len + n) cap *= 2;
-    char *t = realloc(e->box->text, cap);
+    char *t = realloc(b->text, cap);
     if (!t) return -1;
-    e->box->text = t;
-    e->cap = cap;
+    b->text = t;
+    b->cap = cap;
     return 0;
 }
 
 static int enc_put(struct enc *e, const char *s, size_t n)
 {
     if (enc_reserve(e, n)) return -1;
-    memcpy(e->box->text + e->len, s, n);
+    memcpy(e->buf->text + e->len, s, n);
     e->len += n;
     return 0;
 }
@@ -399,8 +476,8 @@ static int enc_indent(struct enc *e, int depth)
 {
     if (!e->pretty) return 0;
     if (enc_reserve(e, 1 + (size_t)depth * 2)) return -1;
-    e->box->text[e->len++] = '\n';
-    memset(e->box->text + e->len, ' ', (size_t)depth * 2);
+    e->buf->text[e->len++] = '\n';
+    memset(e->buf->text + e->len, ' ', (size_t)depth * 2);
     e->len += (size_t)depth * 2;
     return 0;
 }
@@ -410,18 +487,19 @@ static int enc_string(struct enc *e, const char *str, size_t n)
 {
     const unsigned char *s = (const unsigned char *)str, *end = s + n;
     if (enc_reserve(e, n * 6 + 2)) return -1; /* every byte escaped, at most */
-    char *o = e->box->text + e->len, *o0 = o;
+    char *o = e->buf->text + e->len, *o0 = o;
     *o++ = '"';
     while (s < end) {
+        size_t k = plain_run(s, end); /* bytes as they are: a word at a time, then one copy */
+        memcpy(o, s, k);
+        o += k, s += k;
+        if (s == end) break;
         unsigned c = *s;
-        if (plain_byte[c]) {
-            *o++ = (char)c;
-            s++;
-        } else if (c >= 0x80) {
-            size_t k = utf8_len(s, end);
-            if (!k) return -1;
-            memcpy(o, s, k);
-            o += k, s += k;
+        if (c >= 0x80) {
+            size_t m = utf8_len(s, end);
+            if (!m) return -1;
+            memcpy(o, s, m);
+            o += m, s += m;
         } else {
             static const char hex[] = "0123456789ABCDEF";
             *o++ = '\\';
@@ -464,75 +542,121 @@ static int cmp_keys(const void *a, const void *b)
     return r ? r : (x->len > y->len) - (x->len < y->len);
 }
 
+/* Sorts keys bytewise: insertion for the few keys of most objects (qsort's setup and indirect
+ * calls cost more there), qsort beyond. Keys are distinct (those of one table). */
+static void sort_keys(struct enc_key *k, size_t n)
+{
+    if (n > 16) {
+        qsort(k, n, sizeof *k, cmp_keys);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        struct enc_key t = k[i];
+        size_t j = i;
+        for (; j > 0 && cmp_keys(&k[j - 1], &t) > 0; j--) k[j] = k[j - 1];
+        k[j] = t;
+    }
+}
+
 static int enc_value(struct enc *e, int idx, int depth);
 
-static int enc_table(struct enc *e, int idx, int depth)
+/* An array: elements 1..n by index. */
+static int enc_array(struct enc *e, int idx, size_t n, int depth)
 {
     lua_State *L = e->L;
-    int array = lua_json_is_marked_array(L, idx);
-    size_t n = 0;
-    struct enc_key *keys = NULL;
-    if (!array) { /* what table_to_json decides, minus its error cases (handed over) */
-        size_t count = 0, nint = 0, nkeys = 0, kcap = 0;
-        lua_Integer max = 0;
-        lua_pushnil(L);
-        while (lua_next(L, idx)) {
-            count++;
-            if (lua_isinteger(L, -2) && lua_tointeger(L, -2) > 0) {
-                nint++;
-                if (lua_tointeger(L, -2) > max) max = lua_tointeger(L, -2);
-            } else if (lua_type(L, -2) == LUA_TSTRING) {
-                size_t klen;
-                const char *k = lua_tolstring(L, -2, &klen);
-                if (nkeys == kcap) {
-                    kcap = kcap ? kcap * 2 : 16;
-                    struct enc_key *nk = realloc(keys, kcap * sizeof *nk);
-                    if (!nk) goto fail_pop2;
-                    keys = nk;
-                }
-                keys[nkeys++] = (struct enc_key){ k, klen }; /* alive: the table holds it */
-            } else {
-                goto fail_pop2;
-            }
-            lua_pop(L, 1);
-        }
-        if (nint && (nint != count || (size_t)max != nint)) goto fail;
-        array = nint > 0;
-        n = array ? nint : nkeys;
-    } else {
-        n = lua_rawlen(L, idx);
-    }
-    if (enc_put(e, array ? "[" : "{", 1)) goto fail;
-    if (n == 0) {
-        free(keys);
-        return enc_put(e, array ? "]" : "}", 1);
-    }
-    if (!array) qsort(keys, n, sizeof *keys, cmp_keys);
+    if (enc_put(e, "[", 1)) return -1;
+    if (n == 0) return enc_put(e, "]", 1);
     /* jansson counts indentation from 0 at the document, depth from 1 here */
-    if (enc_indent(e, depth)) goto fail;
+    if (enc_indent(e, depth)) return -1;
     for (size_t i = 0; i < n; i++) {
-        if (array) {
-            lua_rawgeti(L, idx, (lua_Integer)i + 1);
-        } else {
-            /* a key the tree path refuses (a NUL byte, bad UTF-8) goes to it whole */
-            if (memchr(keys[i].s, '\0', keys[i].len) || enc_string(e, keys[i].s, keys[i].len) ||
-                enc_put(e, e->pretty ? ": " : ":", e->pretty ? 2 : 1))
-                goto fail;
-            lua_pushlstring(L, keys[i].s, keys[i].len); /* short: interned, no allocation */
-            lua_rawget(L, idx);
-        }
+        lua_rawgeti(L, idx, (lua_Integer)i + 1);
         int bad = enc_value(e, lua_gettop(L), depth + 1);
         lua_pop(L, 1);
         if (bad || (i + 1 < n ? enc_put(e, ",", 1) || enc_indent(e, depth) : enc_indent(e, depth - 1)))
-            goto fail;
+            return -1;
     }
-    free(keys);
-    return enc_put(e, array ? "]" : "}", 1);
-fail_pop2:
-    lua_pop(L, 2);
-fail:
-    free(keys);
-    return -1;
+    return enc_put(e, "]", 1);
+}
+
+/* A table: an array when marked, or when its keys are exactly 1..n (what table_to_json
+ * decides, minus its error cases, handed over); else an object. The members stay on the stack
+ * as lua_next gives them (key, value, key, value, ...), so each value is encoded from there
+ * after the keys are sorted, without looking it up again by its key. */
+#define ENC_FEW_KEYS 32
+static int enc_table(struct enc *e, int idx, int depth)
+{
+    lua_State *L = e->L;
+    if (lua_json_is_marked_array(L, idx)) return enc_array(e, idx, lua_rawlen(L, idx), depth);
+    int base = lua_gettop(L), rc = -1;
+    size_t count = 0, nint = 0, nkeys = 0, kcap = ENC_FEW_KEYS;
+    lua_Integer max = 0;
+    struct enc_key few[ENC_FEW_KEYS], *keys = few;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) { /* ... key value */
+        count++;
+        if (lua_isinteger(L, -2) && lua_tointeger(L, -2) > 0) {
+            nint++;
+            if (lua_tointeger(L, -2) > max) max = lua_tointeger(L, -2);
+        } else if (lua_type(L, -2) != LUA_TSTRING) {
+            goto done;
+        }
+        if (nint) { /* an array or an error: its values are read by index */
+            lua_pop(L, 1);
+            continue;
+        }
+        if (nkeys == kcap) {
+            kcap *= 2;
+            struct enc_key *nk = keys == few ? malloc(kcap * sizeof *nk)
+                                             : realloc(keys, kcap * sizeof *nk);
+            if (!nk) goto done;
+            if (keys == few) memcpy(nk, few, sizeof few);
+            keys = nk;
+        }
+        size_t klen;
+        const char *k = lua_tolstring(L, -2, &klen); /* a string: not converted, no allocation */
+        keys[nkeys++] = (struct enc_key){ k, klen, lua_gettop(L) }; /* the value's slot */
+        /* the key again on top for lua_next; a stack that cannot grow: the tree path copes */
+        if (!lua_checkstack(L, 4)) goto done;
+        lua_pushvalue(L, -2);
+    }
+    if (nint) {
+        if (nint != count || (size_t)max != nint) goto done;
+        lua_settop(L, base);
+        rc = enc_array(e, idx, nint, depth);
+        goto done;
+    }
+    size_t n = nkeys;
+    if (enc_put(e, "{", 1)) goto done;
+    if (n == 0) {
+        rc = enc_put(e, "}", 1);
+        goto done;
+    }
+    sort_keys(keys, n);
+    if (enc_indent(e, depth)) goto done;
+    for (size_t i = 0; i < n; i++) {
+        /* a key the tree path refuses (a NUL byte, bad UTF-8) goes to it whole */
+        if (memchr(keys[i].s, '\0', keys[i].len) || enc_string(e, keys[i].s, keys[i].len) ||
+            enc_put(e, e->pretty ? ": " : ":", e->pretty ? 2 : 1) ||
+            enc_value(e, keys[i].slot, depth + 1) ||
+            (i + 1 < n ? enc_put(e, ",", 1) || enc_indent(e, depth) : enc_indent(e, depth - 1)))
+            goto done;
+    }
+    rc = enc_put(e, "}", 1);
+done:
+    if (keys != few) free(keys);
+    lua_settop(L, base);
+    return rc;
+}
+
+size_t lua_json_integer_text(char *buf, lua_Integer v)
+{
+    char tmp[24], *t = tmp + sizeof tmp;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v; /* INT64_MIN included */
+    do *--t = (char)('0' + u % 10); while ((u /= 10) != 0);
+    if (v < 0) *--t = '-';
+    size_t n = (size_t)(tmp + sizeof tmp - t);
+    memcpy(buf, t, n);
+    return n;
 }
 
 static int enc_value(struct enc *e, int idx, int depth)
@@ -545,7 +669,7 @@ static int enc_value(struct enc *e, int idx, int depth)
     case LUA_TBOOLEAN: return lua_toboolean(L, idx) ? enc_put(e, "true", 4) : enc_put(e, "false", 5);
     case LUA_TNUMBER:
         if (!lua_isinteger(L, idx)) return enc_real(e, (double)lua_tonumber(L, idx));
-        return enc_put(e, num, (size_t)snprintf(num, sizeof num, "%lld", (long long)lua_tointeger(L, idx)));
+        return enc_put(e, num, lua_json_integer_text(num, lua_tointeger(L, idx)));
     case LUA_TSTRING: {
         size_t n;
         const char *s = lua_tolstring(L, idx, &n);
@@ -567,18 +691,65 @@ unsigned long lua_json_encode_fallbacks(void)
 const char *lua_json_encode(lua_State *L, int idx, int flags, size_t *len)
 {
     idx = lua_absindex(L, idx);
-    struct enc e = { L, lua_json_box_push(L), 0, 0, (flags & LUA_JSON_PRETTY) != 0 };
+    struct encbuf *b = encbuf_of(L), own = { NULL, 0, 0 };
+    struct jbox *box = NULL;
+    if (b->busy) { /* see struct encbuf: the box is pushed first, so nothing can leak */
+        box = lua_json_box_push(L);
+        b = &own;
+    }
     int top = lua_gettop(L);
-    if (enc_value(&e, idx, 1) == 0) {
-        const char *s = lua_pushlstring(L, e.box->text, e.len);
-        lua_json_box_clear(e.box);
-        lua_remove(L, -2); /* the box */
+    struct enc e = { L, b, 0, (flags & LUA_JSON_PRETTY) != 0 };
+    b->busy = 1;
+    int bad = enc_value(&e, idx, 1);
+    b->busy = 0;
+    if (box) box->text = own.text; /* owned by the box from here on */
+    if (!bad) {
+        /* the copy is made before the collector can run (and a finalizer reuse the buffer); a
+         * memory error leaves the text with the state's buffer or the box, not leaked */
+        const char *s = lua_pushlstring(L, b->text, e.len);
+        if (box) {
+            lua_json_box_clear(box);
+            lua_remove(L, -2);
+        } else if (b->cap > ENCBUF_KEEP) {
+            encbuf_free_text(b);
+        }
         if (len) *len = e.len;
         return s;
     }
     lua_settop(L, top);
-    lua_json_box_clear(e.box);
-    lua_pop(L, 1);
+    if (box) {
+        lua_json_box_clear(box);
+        lua_pop(L, 1);
+    } else if (b->cap > ENCBUF_KEEP) {
+        encbuf_free_text(b);
+    }
     enc_fallbacks++;
     return lua_json_encode_tree(L, idx, flags, len); /* raises jansson's error, see above */
+}
+
+const char *lua_json_encode_fields(lua_State *L, int n, const char *const *keys,
+                                   const char *const *vals)
+{
+    struct encbuf *b = encbuf_of(L);
+    if (!b->busy) {
+        struct enc e = { L, b, 0, 0 };
+        int bad = enc_put(&e, "{", 1);
+        for (int i = 0; i < n && !bad; i++)
+            bad = (i && enc_put(&e, ",", 1)) || enc_string(&e, keys[i], strlen(keys[i])) ||
+                  enc_put(&e, ":", 1) || enc_string(&e, vals[i], strlen(vals[i]));
+        if (!bad && !enc_put(&e, "}", 1)) {
+            const char *s = lua_pushlstring(L, b->text, e.len); /* see lua_json_encode */
+            if (b->cap > ENCBUF_KEEP) encbuf_free_text(b);
+            return s;
+        }
+    }
+    /* not valid UTF-8 (or the buffer in use): the table, the general way (and its error) */
+    lua_createtable(L, 0, n);
+    for (int i = 0; i < n; i++) {
+        lua_pushstring(L, vals[i]);
+        lua_setfield(L, -2, keys[i]);
+    }
+    lua_json_encode(L, -1, 0, NULL);
+    lua_remove(L, -2);
+    return lua_tostring(L, -1);
 }

@@ -381,7 +381,7 @@ static void gen_value(struct gen *g, int depth)
 }
 
 /* Short strings come from a per-state cache of the last string per slot: strings that share a
- * slot (here: the same length, first and last 8 bytes, so the same hash) must still come back
+ * slot or most of their words (here: the same length, first and last 8 bytes) must still come back
  * as themselves, and more distinct strings than slots must evict cleanly, over and over. */
 static void test_decoder_string_cache(void **state)
 {
@@ -398,6 +398,22 @@ static void test_decoder_string_cache(void **state)
     assert_string_equal(lua_tostring(L, -2), "abcdefghXijklmnop");
     assert_string_equal(lua_tostring(L, -1), "abcdefghYijklmnop");
     lua_settop(L, 0);
+
+    /* A hit compares words, not bytes (the first and last 8, the middle ones past 16, one
+     * masked word below 8): strings of every cached length that differ in any one byte, alone
+     * (the last string of the text, read byte by byte) and followed by more text. */
+    for (int len = 1; len <= 24; len++) {
+        for (int at = 0; at < len; at++) {
+            char a[32], b[32], pair[128];
+            for (int i = 0; i < len; i++) a[i] = b[i] = (char)('a' + i);
+            b[at] = 'Z';
+            int n = snprintf(pair, sizeof pair, "[\"%.*s\",\"%.*s\",\"%.*s\"]", len, a, len, b,
+                             len, a);
+            differential(pair, (size_t)n);
+            n = snprintf(pair, sizeof pair, "\"%.*s\"", len, b);
+            differential(pair, (size_t)n);
+        }
+    }
 
     static char doc[200000];
     for (int round = 0; round < 2; round++) {
@@ -531,6 +547,72 @@ static void encode_both(int idx)
     }
 }
 
+/* The direct encoder keeps one buffer per state. A finalizer that the collector runs while an
+ * encode is under way (it can step when a long key, a new string, is pushed) and encodes in
+ * turn must get a buffer of its own: both texts come out whole, however the two interleave. */
+static void test_encoder_nested_in_finalizer(void **state)
+{
+    (void)state;
+    EXPECT("collectgarbage('incremental', 10, 400)\n"
+           "local inner, bad = 0, 0\n"
+           "local t = {}\n"
+           "for i = 1, 300 do t[string.rep('k', 50) .. i] = string.rep('v', i % 40) end\n"
+           "local want = json.encode(t)\n"
+           "for round = 1, 40 do\n"
+           "  for i = 1, 200 do\n"
+           "    setmetatable({}, {__gc = function()\n"
+           "      inner = inner + 1\n"
+           "      if json.encode({n = i, s = 'x'}) ~= '{\"n\":' .. i .. ',\"s\":\"x\"}' then bad = bad + 1 end\n"
+           "    end})\n"
+           "  end\n"
+           "  if json.encode(t) ~= want then return 'outer text changed' end\n"
+           "end\n"
+           "collectgarbage()\n"
+           "collectgarbage('incremental', 200, 100)\n"
+           "return (inner > 0 and bad == 0) and 'ok' or ('inner ' .. inner .. ' bad ' .. bad)",
+           "ok");
+}
+
+static int call_encode_fields(lua_State *l)
+{
+    static const char *const keys[] = { "a", "a b", "kind", "\xc3\xa9" }; /* sorted bytewise */
+    const char *vals[4];
+    for (int i = 0; i < 4; i++) vals[i] = lua_tostring(l, i + 1);
+    lua_json_encode_fields(l, 4, keys, vals);
+    return 1;
+}
+
+/* lua_json_encode_fields writes what lua_json_encode writes for the same table, escapes and
+ * all, and raises the same error for a value that is not UTF-8. */
+static void test_encode_fields(void **state)
+{
+    (void)state;
+    static const char *const values[] = { "", "x", "42", "tab\there \"q\" \\ /", "\x01\x1f\x7f",
+                                          "\xe2\x82\xac", "\xff", "\xc3" };
+    size_t nv = sizeof values / sizeof values[0];
+    for (size_t v = 0; v < nv; v++) {
+        for (int which = 0; which < 2; which++) {
+            lua_settop(L, 0);
+            lua_pushcfunction(L, call_encode_fields);
+            for (int i = 0; i < 4; i++) lua_pushstring(L, i == 2 ? values[v] : "plain");
+            int st = lua_pcall(L, 4, 1, 0);
+            lua_pushcfunction(L, call_encode);
+            lua_createtable(L, 0, 4);
+            static const char *const keys[] = { "a", "a b", "kind", "\xc3\xa9" };
+            for (int i = 0; i < 4; i++) {
+                lua_pushstring(L, i == 2 ? values[v] : "plain");
+                lua_setfield(L, -2, keys[i]);
+            }
+            lua_pushboolean(L, which); /* the direct encoder, then the tree */
+            lua_pushboolean(L, 0);
+            int want = lua_pcall(L, 3, 1, 0);
+            assert_int_equal(st, want);
+            assert_string_equal(lua_tostring(L, 1), lua_tostring(L, 2));
+        }
+    }
+    lua_settop(L, 0);
+}
+
 static void test_encoder_differential(void **state)
 {
     (void)state;
@@ -612,6 +694,8 @@ int main(void)
         cmocka_unit_test(test_decoder_string_words),
         cmocka_unit_test(test_decoder_random),
         cmocka_unit_test(test_decoder_fixtures),
+        cmocka_unit_test(test_encoder_nested_in_finalizer),
+        cmocka_unit_test(test_encode_fields),
         cmocka_unit_test(test_encoder_differential),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

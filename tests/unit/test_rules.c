@@ -186,6 +186,16 @@ static void test_sandbox(void **state)
                 "  assert(math.type(820982911946154508) == 'integer')\n"
                 "  assert(coroutine.wrap(function() coroutine.yield(5) end)() == 5)\n"
                 "  assert(_VERSION == 'Lua 5.4')\n"
+                /* tostring writes integers itself (see fast_tostring): the same text */
+                "  for _, v in ipairs({0, 7, -1, 820982911946154508, math.maxinteger, math.mininteger}) do\n"
+                "    assert(tostring(v) == string.format('%d', v), tostring(v))\n"
+                "  end\n"
+                "  assert(tostring(1.5) == '1.5' and tostring(2^63) == '9.2233720368548e+18')\n"
+                "  assert(tostring(-0.0) == '-0.0' and tostring(3.0) == '3.0')\n"
+                "  assert(tostring(nil) == 'nil' and tostring(true) == 'true' and tostring('s') == 's')\n"
+                "  assert(tostring(setmetatable({}, {__tostring = function() return 'T' end})) == 'T')\n"
+                "  assert(tostring({}):match('^table: ') and select('#', tostring(1, 2)) == 1)\n"
+                "  assert(not pcall(tostring) and select(2, pcall(tostring)):match('value expected'))\n"
                 "end } }\n");
     write_file("sandbox.lua", src);
     struct rules *r = must_open(1000000, 16);
