@@ -171,9 +171,9 @@ struct engine_topic_class {
 int engine_topics_priority(const char *topic);
 /* Classifies an event by topic and JSON body (parsed with exact int64 ids). Returns 0, or -1
  * with the reason in err when the body cannot be used: the job is then dead-lettered. */
-/* Classification in two steps, for a caller that reads the body before the event has an id
- * (the webhook receiver, off its writer thread): the peek parses the body for the ids the
- * topic's job needs; classify_peeked builds the class (and messages) with the id. */
+/* Classification in two steps, for a caller that parses bodies apart from the job inserts
+ * (the engine's backlog batches, before the write lock is taken): the peek parses the body for
+ * the ids the topic's job needs; classify_peeked builds the class (and messages) with the id. */
 #define ENGINE_PEEK_MAX 5
 struct engine_peek_field {
     const char *path;            /* "id", "customer.id": at most one dot */

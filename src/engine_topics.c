@@ -59,8 +59,8 @@ int engine_topics_priority(const char *topic)
 }
 
 /* ---- reading the few ids a job needs, without building the document ----
- * Classification runs for every delivery inside the webhook commit, so it must cost little: a
- * SAX pass (yajl) that validates the whole body but keeps only the values at the wanted paths
+ * Classification runs for every event that becomes a job (a batch of webhook deliveries at a
+ * time, on the event loop), so it must cost little: a SAX pass (yajl) that validates the whole body but keeps only the values at the wanted paths
  * (one or two levels deep), instead of a jansson tree of a 3–15 KB order. Numbers arrive as
  * their text, so ids stay exact at any size. */
 
