@@ -70,6 +70,8 @@ struct rules_state_ops {
     const char *(*errmsg)(void *ud);
 };
 
+struct json_tape;
+
 struct rules_ctx {           /* what bindings need from the host; set per run, copied */
     struct store *store;     /* idmap, kv (synchronous SQLite: no yield); NULL = unavailable */
     int64_t job_id;          /* 0 outside the engine; != 0 makes ez.uuid() deterministic */
@@ -86,6 +88,10 @@ struct rules_ctx {           /* what bindings need from the host; set per run, c
     /* The trace observer ignores "log": ez.log.* then neither formats nor traces a line the
      * log level filters out (the dry-run, which reports writes and calls, not logs) */
     int trace_no_logs;
+    /* NULL, or a tape of the very event_json given with this ctx (json_tape.h), made ahead on
+     * another thread: the event is then built from it, the same values, without parsing the
+     * text on this thread (the dry-run). Used by rules_run_start only, not kept. */
+    const struct json_tape *event_tape;
 };
 
 struct rules;
