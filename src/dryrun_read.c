@@ -535,6 +535,9 @@ void dryrun_reader_close(struct dryrun_reader *r)
         free(r->slots[i].ev.calls);
         free(r->slots[i].prep.text);
         json_tape_free(&r->slots[i].prep.tape);
+        for (size_t k = 0; k < r->slots[i].prep.responses_cap; k++)
+            json_tape_free(&r->slots[i].prep.responses[k]);
+        free(r->slots[i].prep.responses);
     }
     free(r->line);
     free(r->text);

@@ -27,6 +27,8 @@ struct dryrun_prep {
     char *text;                   /* len 0: nothing made */
     size_t len, cap;
     struct json_tape tape;        /* of text; tape.text NULL: none */
+    struct json_tape *responses;  /* [i]: of calls[i].response, for i < nresponses (text NULL: none) */
+    size_t nresponses, responses_cap;
 };
 
 struct dryrun_event {

@@ -275,7 +275,7 @@ static int run_loop(lua_State *L)
         lua_pushvalue(L, -1);
         lua_rawseti(L, calls, (lua_Integer)lua_rawlen(L, calls) + 1);
         push_answer(L, responses, &next);
-        struct rules_io_result res = { 0, NULL, NULL };
+        struct rules_io_result res = { 0, NULL, NULL, NULL };
         lua_getfield(L, -1, "status");
         res.status = (int)luaL_optinteger(L, -1, 200);
         lua_getfield(L, -2, "body");

@@ -52,10 +52,15 @@ struct rules_io {            /* the call a yielded run waits on; owned by the ru
  * RULES_EK_TRANSIENT error in the rule. Otherwise the rule sees status and decoded body, so a
  * 4xx/5xx the engine gave up retrying reaches the rule as data. Strings are read during the
  * resume call only. */
+struct json_tape;
+
 struct rules_io_result {
     int status;
     const char *body;
     const char *error;
+    /* NULL, or a tape of body made ahead on another thread (json_tape.h): the rule gets the same
+     * value, decoded from it (the dry-run's recorded answers) */
+    const struct json_tape *body_tape;
 };
 
 /* Rule state kept elsewhere than in the store (dry-run: in memory). Same contract as the
@@ -69,8 +74,6 @@ struct rules_state_ops {
     int (*kv_put)(void *ud, const char *ns, const char *key, const char *value); /* NULL: delete */
     const char *(*errmsg)(void *ud);
 };
-
-struct json_tape;
 
 struct rules_ctx {           /* what bindings need from the host; set per run, copied */
     struct store *store;     /* idmap, kv (synchronous SQLite: no yield); NULL = unavailable */

@@ -278,7 +278,7 @@ const struct rules_io *rules_run_io(struct rules_run *run)
 enum rules_status rules_run_resume(struct rules_run *run, const struct rules_io_result *res)
 {
     if (run->status != RULES_YIELD) return run->status;
-    static const struct rules_io_result none = { 0, NULL, "no result given" };
+    static const struct rules_io_result none = { 0, NULL, "no result given", NULL };
     free_io(run);
     run->res = res ? res : &none;
     enum rules_status st = resume(run, 0);

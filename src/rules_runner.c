@@ -113,7 +113,7 @@ static enum engine_run_status rr_resume(void *ud, void *run, int status, const c
 {
     (void)ud;
     struct rr_run *x = run;
-    struct rules_io_result res = { status, body, transport_error };
+    struct rules_io_result res = { status, body, transport_error, NULL };
     return map_status(x, rules_run_resume(x->run, &res), io);
 }
 
