@@ -39,6 +39,7 @@ struct slot {
     struct ref *refs;
     size_t nrefs, refs_cap;
     char problem[JSON_ERROR_TEXT_LENGTH];
+    struct dryrun_prep prep;
 };
 
 struct dryrun_reader {
@@ -49,6 +50,7 @@ struct dryrun_reader {
     long lineno, offset;
     long end;                    /* >= 0: no line that starts at or after this offset */
     dryrun_call_filter want;     /* set: only the calls it wants, nothing else (see the .h) */
+    dryrun_prepare prepare;      /* see dryrun_reader_open_prep */
     struct dryrun_scan scan;
     char *text;                  /* the wanted calls' strings, unescaped (parse_calls) */
     size_t text_cap;
@@ -414,6 +416,11 @@ static int read_one(struct dryrun_reader *r, struct slot *s)
         s->ev.lineno = r->lineno;
         s->ev.offset = r->offset;
         parse_line(r, s, r->line, (size_t)len);
+        s->ev.prep = NULL;
+        if (r->prepare && !s->ev.problem) {
+            r->prepare(&s->ev, &s->prep);
+            s->ev.prep = &s->prep;
+        }
         return 1;
     }
     return 0;
@@ -448,9 +455,15 @@ static void *reader_main(void *arg)
 
 struct dryrun_reader *dryrun_reader_open(FILE *in, int threaded)
 {
+    return dryrun_reader_open_prep(in, threaded, NULL);
+}
+
+struct dryrun_reader *dryrun_reader_open_prep(FILE *in, int threaded, dryrun_prepare prepare)
+{
     struct dryrun_reader *r = calloc(1, sizeof *r);
     if (!r) return NULL;
     r->in = in;
+    r->prepare = prepare;
     r->end = -1;
     r->L = luaL_newstate();
     if (!r->L) {
@@ -520,6 +533,11 @@ void dryrun_reader_close(struct dryrun_reader *r)
         free(r->slots[i].arena);
         free(r->slots[i].refs);
         free(r->slots[i].ev.calls);
+        free(r->slots[i].prep.text);
+        json_tape_free(&r->slots[i].prep.tape);
+        for (size_t k = 0; k < r->slots[i].prep.responses_cap; k++)
+            json_tape_free(&r->slots[i].prep.responses[k]);
+        free(r->slots[i].prep.responses);
     }
     free(r->line);
     free(r->text);

@@ -6,6 +6,8 @@
 #ifndef EZ_DRYRUN_READ_H
 #define EZ_DRYRUN_READ_H
 
+#include "json_tape.h"
+
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,6 +22,15 @@ struct dryrun_call {
     int op_set;
 };
 
+/* What the caller made of an event ahead, on the reader's thread (dryrun_reader_open_prep). */
+struct dryrun_prep {
+    char *text;                   /* len 0: nothing made */
+    size_t len, cap;
+    struct json_tape tape;        /* of text; tape.text NULL: none */
+    struct json_tape *responses;  /* [i]: of calls[i].response, for i < nresponses (text NULL: none) */
+    size_t nresponses, responses_cap;
+};
+
 struct dryrun_event {
     long lineno;                  /* 1-based line of the recording */
     long offset;                  /* bytes read up to the end of this line (progress bar) */
@@ -28,12 +39,18 @@ struct dryrun_event {
     const char *source, *topic, *body;
     struct dryrun_call *calls;
     size_t ncalls;
+    const struct dryrun_prep *prep; /* NULL: no prepare function, or the line has a problem */
 };
 
 struct dryrun_reader;
 
 /* Reads in from its current position. threaded: parse on a second thread. NULL on no memory. */
 struct dryrun_reader *dryrun_reader_open(FILE *in, int threaded);
+/* The same, and prepare(ev, p) is called for each event without a problem once it is read (on
+ * the reader's thread when threaded), p being the event's own (reused from event to event):
+ * work on an event done while the caller runs the one before. */
+typedef void (*dryrun_prepare)(const struct dryrun_event *ev, struct dryrun_prep *p);
+struct dryrun_reader *dryrun_reader_open_prep(FILE *in, int threaded, dryrun_prepare prepare);
 /* The next event, or NULL at the end of the input; valid until the next call. */
 struct dryrun_event *dryrun_reader_next(struct dryrun_reader *r);
 /* Unthreaded: reads only the lines that start in [start, end) of the file (end < 0: to its

@@ -4,8 +4,11 @@
 #ifndef EZ_JSON_TEXT_H
 #define EZ_JSON_TEXT_H
 
+#include <errno.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Bytes a string can hold as they are: printable ASCII other than '"' and '\\'. */
@@ -203,6 +206,78 @@ static inline long json_unescape(const unsigned char *s, const unsigned char *q,
         }
     }
     return (long)(o - o0);
+}
+
+/* The closing quote of a string, from p (inside it, after the opening quote): the first quote
+ * not escaped, stepping over escapes in pairs (what they hold is checked while unescaping).
+ * NULL when the text ends first. */
+static inline const unsigned char *json_string_close(const unsigned char *p,
+                                                     const unsigned char *end)
+{
+    while (p < end && *p != '"') {
+        if (*p == '\\' && end - p < 2) return NULL;
+        p += *p == '\\' ? 2 : 1;
+        p += plain_run(p, end);
+    }
+    return p < end ? p : NULL;
+}
+
+static inline int json_is_digit(const unsigned char *p, const unsigned char *end)
+{
+    return p < end && *p >= '0' && *p <= '9';
+}
+
+/* The number at p, as the decoder reads it. jansson's grammar:
+ * -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?, an integer (no fraction, no exponent) when it
+ * fits int64 (else jansson fails: "too big integer"), a double otherwise. Returns its end with
+ * *real = 0 and *iv, or *real = 1 and *dv; NULL for what the decoder leaves to jansson (bad
+ * syntax, an integer beyond int64, an overflowing double, 64 characters or more). */
+static inline const unsigned char *json_number(const unsigned char *p, const unsigned char *end,
+                                               int *real, int64_t *iv, double *dv)
+{
+    const unsigned char *start = p;
+    int neg = *p == '-';
+    p += neg;
+    if (!json_is_digit(p, end)) return NULL;
+    const unsigned char *digits = p;
+    uint64_t u = 0;
+    if (*p == '0') {
+        p++;
+        if (json_is_digit(p, end)) return NULL;
+    } else {
+        while (json_is_digit(p, end)) u = u * 10 + (uint64_t)(*p++ - '0'); /* checked below */
+    }
+    if (p >= end || (*p != '.' && *p != 'e' && *p != 'E')) {
+        /* 19 digits cannot wrap a uint64 */
+        if (p - digits > 19 || u > (uint64_t)INT64_MAX + (uint64_t)neg) return NULL;
+        *real = 0;
+        *iv = !neg ? (int64_t)u : u > (uint64_t)INT64_MAX ? INT64_MIN : -(int64_t)u;
+        return p;
+    }
+    if (*p == '.') {
+        p++;
+        if (!json_is_digit(p, end)) return NULL;
+        while (json_is_digit(p, end)) p++;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < end && (*p == '+' || *p == '-')) p++;
+        if (!json_is_digit(p, end)) return NULL;
+        while (json_is_digit(p, end)) p++;
+    }
+    /* strtod as jansson does, on a terminated copy (the input need not be terminated); under
+     * a locale whose decimal point is not '.' it stops early and jansson takes over */
+    char buf[64], *e;
+    size_t n = (size_t)(p - start);
+    if (n >= sizeof buf) return NULL;
+    memcpy(buf, start, n);
+    buf[n] = '\0';
+    errno = 0;
+    double v = strtod(buf, &e);
+    if (e != buf + n || ((v == HUGE_VAL || v == -HUGE_VAL) && errno == ERANGE)) return NULL;
+    *real = 1;
+    *dv = v;
+    return p;
 }
 
 #endif

@@ -111,8 +111,8 @@ void lua_ez_trace_fields(lua_State *L, struct rules_run *run, const char *what, 
 
 static int decode_body(lua_State *L)
 {
-    const char *s = lua_touserdata(L, 1);
-    lua_json_decode(L, s, strlen(s));
+    const struct rules_io_result *res = lua_touserdata(L, 1);
+    lua_json_decode_tape(L, res->body_tape, res->body, strlen(res->body));
     return 1;
 }
 
@@ -123,7 +123,7 @@ int lua_ez_push_body(lua_State *L, const struct rules_io_result *res)
         return 0;
     }
     lua_pushcfunction(L, decode_body);
-    lua_pushlightuserdata(L, (void *)res->body);
+    lua_pushlightuserdata(L, (void *)res);
     if (lua_pcall(L, 1, 1, 0) == LUA_OK) return 1;
     lua_pop(L, 1);
     lua_pushnil(L);

@@ -275,7 +275,7 @@ static int run_loop(lua_State *L)
         lua_pushvalue(L, -1);
         lua_rawseti(L, calls, (lua_Integer)lua_rawlen(L, calls) + 1);
         push_answer(L, responses, &next);
-        struct rules_io_result res = { 0, NULL, NULL };
+        struct rules_io_result res = { 0, NULL, NULL, NULL };
         lua_getfield(L, -1, "status");
         res.status = (int)luaL_optinteger(L, -1, 200);
         lua_getfield(L, -2, "body");
@@ -328,7 +328,7 @@ static int l_run(lua_State *L)
     struct run_state rs;
     memset(&rs, 0, sizeof rs);
     struct rules_ctx ctx = { h->store, opt_long(L, 4, "job_id", 0), on_emit, &rs,
-                             opt_long(L, 4, "now_ms", 0), on_trace, NULL, NULL, 0 };
+                             opt_long(L, 4, "now_ms", 0), on_trace, NULL, NULL, 0, NULL };
     rules_run_start(h->rules, topic, event, &ctx, &rs.run);
     if (!rs.run) return luaL_error(L, "ezhost: out of memory");
     lua_pushcfunction(L, run_loop);                     /* 5 */

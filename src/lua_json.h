@@ -20,6 +20,11 @@ void lua_json_decode(lua_State *L, const char *s, size_t len);
 /* The same through a jansson tree: the reference the direct decoder falls back to for its error
  * messages (and that tests compare it with). */
 void lua_json_decode_tree(lua_State *L, const char *s, size_t len);
+/* The same from a tape of s (json_tape.h), made ahead, maybe on another thread: the same
+ * values, by the same Lua calls, without reading the text. A tape that is NULL or not of s
+ * (its text and len) is ignored: s is decoded as by lua_json_decode. */
+struct json_tape;
+void lua_json_decode_tape(lua_State *L, const struct json_tape *t, const char *s, size_t len);
 /* How many texts this thread's lua_json_decode handed to the tree path (errors, and the odd
  * valid text it leaves to jansson, e.g. a number longer than 63 characters). For tests. */
 unsigned long lua_json_decode_fallbacks(void);

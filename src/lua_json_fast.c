@@ -6,7 +6,6 @@
 #include "lua_json_internal.h"
 #include "json_text.h"
 
-#include <errno.h>
 #include <lauxlib.h>
 #include <math.h>
 #include <stdint.h>
@@ -26,28 +25,6 @@
  * messages, and refusing something unusual (a number of more than 63 characters) is only slower,
  * never different. It allocates no C memory: a Lua error (the memory cap) cannot leak. */
 
-/* Short strings through a per-state cache. Lua interns every short string: pushing one hashes
- * all its bytes and walks the state's string table, ~200 instructions a string and the largest
- * single cost of decoding an order payload (~800 strings). The same keys and many values
- * ("amount", "currency_code", "CAD") come back in every document, so the decoder remembers the
- * last string per slot of a small direct-mapped cache: a hit compares at most SCACHE_MAXLEN
- * bytes and pushes the string from the cache's table. It is the very string Lua would have
- * interned, so no decoded value changes. The cache lives in the registry (a userdata whose user
- * value is the table of strings), so it is per state and freed with it; ~60 KB at most. */
-#define SCACHE_SLOTS 1024          /* a power of two */
-#define SCACHE_MAXLEN 24
-/* A string is known by three words (see scache_key_of), which a hit compares instead of the
- * bytes: cheaper than memcmp's call for strings this short. */
-struct scache_key {
-    uint64_t first, last, mid;
-};
-struct scache {
-    unsigned char len[SCACHE_SLOTS];   /* 0: an empty slot (the empty string is not cached) */
-    struct scache_key keys[SCACHE_SLOTS];
-};
-
-static const char scache_key = 0;
-
 struct dec {
     lua_State *L;
     const unsigned char *p, *end;
@@ -66,6 +43,31 @@ unsigned long lua_json_decode_fallbacks(void)
 }
 
 static int dec_value(struct dec *d, int depth);
+
+/* The string cache (see lua_json_internal.h). */
+static const char scache_key = 0;
+
+struct scache *lua_json_push_scache(lua_State *L)
+{
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &scache_key) != LUA_TUSERDATA) {
+        lua_pop(L, 1);
+        struct scache *c = lua_newuserdatauv(L, sizeof *c, 1);
+        memset(c->len, 0, sizeof c->len);
+        lua_createtable(L, SCACHE_SLOTS, 0);
+        for (lua_Integer i = 1; i <= SCACHE_SLOTS; i++) { /* the array part, filled once */
+            lua_pushboolean(L, 0);
+            lua_rawseti(L, -2, i);
+        }
+        lua_setiuservalue(L, -2, 1);
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &scache_key);
+    }
+    struct scache *c = lua_touserdata(L, -1);
+    lua_getiuservalue(L, -1, 1);
+    lua_remove(L, -2);
+    return c;
+}
+
 
 /* Compact text (every recording) has no whitespace at all: one compare settles it, since
  * every JSON whitespace byte is <= ' ' and no token starts with such a byte. */
@@ -88,156 +90,30 @@ static int dec_string_slow(struct dec *d, const unsigned char *s, const unsigned
     return 0;
 }
 
-/* The words that tell the n bytes at s (1 <= n <= SCACHE_MAXLEN) apart from any other n bytes:
- * from 8 bytes on, the first and the last 8 (overlapping), which cover every byte up to 16,
- * and the 8 after the first ones beyond that; below 8, the bytes themselves in one word, zero
- * after them. Read as whole words where the text goes on far enough (a string is followed by
- * more text but for the last one), instead of a loop over the bytes. */
-static inline struct scache_key scache_key_of(const unsigned char *s, size_t n,
-                                              const unsigned char *end)
-{
-    struct scache_key k = { 0, n, 0 };
-    if (n >= 8) {
-        memcpy(&k.first, s, 8);
-        memcpy(&k.last, s + n - 8, 8);
-        if (n > 16) memcpy(&k.mid, s + 8, 8);
-#if WORD_SCAN /* little-endian: the bytes read past the string are the high ones, masked off */
-    } else if (end - s >= 8) {
-        memcpy(&k.first, s, 8);
-        k.first &= ~UINT64_C(0) >> (64 - 8 * n);
-#endif
-    } else {
-        (void)end;
-        memcpy(&k.first, s, n); /* the same word as above, the bytes at the start of it */
-    }
-    return k;
-}
-
-/* The cache slot of a key: a multiplicative hash of its words. */
-static inline unsigned scache_slot(const struct scache_key *k)
-{
-    uint64_t h = ((k->first * UINT64_C(0x9E3779B97F4A7C15)) ^ k->last ^ k->mid) *
-                 UINT64_C(0xFF51AFD7ED558CCD);
-    return (unsigned)(h >> 32) & (SCACHE_SLOTS - 1);
-}
-
-/* Pushes the n bytes at s as a string, through the cache when they are short enough. */
-static void push_short(struct dec *d, const unsigned char *s, size_t n)
-{
-    lua_State *L = d->L;
-    if (n == 0 || n > SCACHE_MAXLEN) {
-        lua_pushlstring(L, (const char *)s, n);
-        return;
-    }
-    struct scache *c = d->cache;
-    struct scache_key k = scache_key_of(s, n, d->end);
-    unsigned i = scache_slot(&k);
-    struct scache_key *ck = &c->keys[i];
-    if (c->len[i] == n && ck->first == k.first && ck->last == k.last && ck->mid == k.mid) {
-        lua_rawgeti(L, d->cache_tbl, (lua_Integer)i + 1);
-        return;
-    }
-    lua_pushlstring(L, (const char *)s, n); /* may raise (memory): the cache is still whole */
-    lua_pushvalue(L, -1);
-    lua_rawseti(L, d->cache_tbl, (lua_Integer)i + 1); /* the preallocated array part: no alloc */
-    c->len[i] = (unsigned char)n;
-    *ck = k;
-}
-
-/* Pushes the state's cache table and returns the cache, made on first use. */
-static struct scache *push_scache(lua_State *L)
-{
-    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &scache_key) != LUA_TUSERDATA) {
-        lua_pop(L, 1);
-        struct scache *c = lua_newuserdatauv(L, sizeof *c, 1);
-        memset(c->len, 0, sizeof c->len);
-        lua_createtable(L, SCACHE_SLOTS, 0);
-        for (lua_Integer i = 1; i <= SCACHE_SLOTS; i++) { /* the array part, filled once */
-            lua_pushboolean(L, 0);
-            lua_rawseti(L, -2, i);
-        }
-        lua_setiuservalue(L, -2, 1);
-        lua_pushvalue(L, -1);
-        lua_rawsetp(L, LUA_REGISTRYINDEX, &scache_key);
-    }
-    struct scache *c = lua_touserdata(L, -1);
-    lua_getiuservalue(L, -1, 1);
-    lua_remove(L, -2);
-    return c;
-}
-
 /* d->p is just after the opening quote. */
 static int dec_string(struct dec *d, int key)
 {
     const unsigned char *s = d->p, *p = s + plain_run(s, d->end), *end = d->end;
     if (p < end && *p == '"') { /* the common case: nothing to unescape */
-        push_short(d, s, (size_t)(p - s));
+        lj_push_short(d->L, d->cache, d->cache_tbl, s, (size_t)(p - s), end);
         d->p = p + 1;
         return 0;
     }
-    /* the closing quote: the first one not escaped (the rest is checked while unescaping) */
-    while (p < end && *p != '"') {
-        if (*p == '\\' && end - p < 2) return -1;
-        p += *p == '\\' ? 2 : 1;
-        p += plain_run(p, end);
-    }
-    if (p >= end) return -1;
+    if (!(p = json_string_close(p, end))) return -1;
     d->p = p + 1;
     return dec_string_slow(d, s, p, key);
 }
 
-static int is_digit(const unsigned char *p, const unsigned char *end)
-{
-    return p < end && *p >= '0' && *p <= '9';
-}
-
-/* jansson's grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?, an integer (no fraction,
- * no exponent) when it fits int64 (else jansson fails: "too big integer"), a double otherwise. */
 static int dec_number(struct dec *d)
 {
-    const unsigned char *start = d->p, *p = start, *end = d->end;
-    int neg = *p == '-';
-    p += neg;
-    if (!is_digit(p, end)) return -1;
-    const unsigned char *digits = p;
-    uint64_t u = 0;
-    if (*p == '0') {
-        p++;
-        if (is_digit(p, end)) return -1;
-    } else {
-        while (is_digit(p, end)) u = u * 10 + (uint64_t)(*p++ - '0'); /* checked below */
-    }
-    if (p >= end || (*p != '.' && *p != 'e' && *p != 'E')) {
-        /* 19 digits cannot wrap a uint64 */
-        if (p - digits > 19 || u > (uint64_t)INT64_MAX + (uint64_t)neg) return -1;
-        d->p = p;
-        lua_pushinteger(d->L, !neg ? (lua_Integer)u
-                              : u > (uint64_t)INT64_MAX ? INT64_MIN : -(lua_Integer)u);
-        return 0;
-    }
-    if (*p == '.') {
-        p++;
-        if (!is_digit(p, end)) return -1;
-        while (is_digit(p, end)) p++;
-    }
-    if (p < end && (*p == 'e' || *p == 'E')) {
-        p++;
-        if (p < end && (*p == '+' || *p == '-')) p++;
-        if (!is_digit(p, end)) return -1;
-        while (is_digit(p, end)) p++;
-    }
-    /* strtod as jansson does, on a terminated copy (the input need not be terminated); under
-     * a locale whose decimal point is not '.' it stops early and the tree path takes over */
-    char buf[64], *e;
-    size_t n = (size_t)(p - start);
-    if (n >= sizeof buf) return -1;
-    memcpy(buf, start, n);
-    buf[n] = '\0';
-    errno = 0;
-    double v = strtod(buf, &e);
-    if (e != buf + n || ((v == HUGE_VAL || v == -HUGE_VAL) && errno == ERANGE)) return -1;
+    int real;
+    int64_t i;
+    double v;
+    const unsigned char *p = json_number(d->p, d->end, &real, &i, &v);
+    if (!p) return -1;
     d->p = p;
-    lua_pushnumber(d->L, (lua_Number)v);
+    if (real) lua_pushnumber(d->L, (lua_Number)v);
+    else lua_pushinteger(d->L, (lua_Integer)i);
     return 0;
 }
 
@@ -260,11 +136,7 @@ static int dec_object(struct dec *d, int depth)
         d->p++;
     } else {
         for (;;) {
-            /* room for the next 16 members (2 slots each, and the createtable), checked once
-             * per 16: per member it cost as much as pushing the key. A stack that cannot grow
-             * (a giant object): the tree path copes, as before */
-            if (d->p >= d->end || *d->p != '"' || ((n & 15) == 0 && !lua_checkstack(L, 40)))
-                return -1;
+            if (d->p >= d->end || *d->p != '"' || !lj_object_room(L, n)) return -1;
             d->p++;
             if (dec_string(d, 1)) return -1;
             skip_ws(d);
@@ -284,19 +156,7 @@ static int dec_object(struct dec *d, int depth)
             skip_ws(d);
         }
     }
-    /* made above the members and moved down over them at the end: inserting it below them
-     * shifted all 2n slots (a rotation per object) */
-    lua_createtable(L, 0, n);
-    int t = base + 2 * n + 1;
-    for (int i = 0; i < n; i++) { /* in order: a repeated key, the last one wins, as in jansson */
-        lua_pushvalue(L, base + 1 + 2 * i);
-        lua_pushvalue(L, base + 2 + 2 * i);
-        lua_rawset(L, t);
-    }
-    if (n > 0) {
-        lua_replace(L, base + 1);
-        lua_settop(L, base + 1);
-    }
+    lj_object(L, base, n);
     return 0;
 }
 
@@ -310,7 +170,7 @@ static int dec_array(struct dec *d, int depth)
         d->p++;
     } else {
         for (;;) {
-            if (((n & 15) == 0 && !lua_checkstack(L, 24)) || dec_value(d, depth + 1)) return -1;
+            if (!lj_array_room(L, n) || dec_value(d, depth + 1)) return -1;
             n++;
             skip_ws(d);
             if (d->p >= d->end) return -1;
@@ -323,11 +183,7 @@ static int dec_array(struct dec *d, int depth)
             skip_ws(d);
         }
     }
-    lua_createtable(L, n, 0);
-    lua_insert(L, base + 1);
-    for (int i = n; i > 0; i--) lua_rawseti(L, base + 1, i); /* pops the last element */
-    lua_pushvalue(L, d->array_mt);
-    lua_setmetatable(L, base + 1);
+    lj_array(L, base, n, d->array_mt);
     return 0;
 }
 
@@ -367,7 +223,7 @@ void lua_json_decode(lua_State *L, const char *s, size_t len)
     int base = lua_gettop(L);
     luaL_checkstack(L, 8, "json: nesting too deep");
     lua_json_push_array_mt(L);
-    struct scache *cache = push_scache(L);
+    struct scache *cache = lua_json_push_scache(L);
     struct dec d = { L, (const unsigned char *)s, (const unsigned char *)s + len, base + 1, base + 2,
                      cache };
     skip_ws(&d);
@@ -379,6 +235,11 @@ void lua_json_decode(lua_State *L, const char *s, size_t len)
             return;
         }
     }
+    lua_json_decode_fallback(L, base, s, len);
+}
+
+void lua_json_decode_fallback(lua_State *L, int base, const char *s, size_t len)
+{
     lua_settop(L, base);
     fallbacks++;
     lua_json_decode_tree(L, s, len); /* raises jansson's error; see above */

@@ -52,10 +52,15 @@ struct rules_io {            /* the call a yielded run waits on; owned by the ru
  * RULES_EK_TRANSIENT error in the rule. Otherwise the rule sees status and decoded body, so a
  * 4xx/5xx the engine gave up retrying reaches the rule as data. Strings are read during the
  * resume call only. */
+struct json_tape;
+
 struct rules_io_result {
     int status;
     const char *body;
     const char *error;
+    /* NULL, or a tape of body made ahead on another thread (json_tape.h): the rule gets the same
+     * value, decoded from it (the dry-run's recorded answers) */
+    const struct json_tape *body_tape;
 };
 
 /* Rule state kept elsewhere than in the store (dry-run: in memory). Same contract as the
@@ -86,6 +91,10 @@ struct rules_ctx {           /* what bindings need from the host; set per run, c
     /* The trace observer ignores "log": ez.log.* then neither formats nor traces a line the
      * log level filters out (the dry-run, which reports writes and calls, not logs) */
     int trace_no_logs;
+    /* NULL, or a tape of the very event_json given with this ctx (json_tape.h), made ahead on
+     * another thread: the event is then built from it, the same values, without parsing the
+     * text on this thread (the dry-run). Used by rules_run_start only, not kept. */
+    const struct json_tape *event_tape;
 };
 
 struct rules;

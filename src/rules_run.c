@@ -66,6 +66,7 @@ struct setup_args {
     struct rules_run *run;
     const char *topic;
     const char *event;
+    const struct json_tape *tape;   /* NULL, or the event's tape */
 };
 
 /* Protected: the coroutine, anchored in the registry, with handler and decoded event. */
@@ -78,7 +79,7 @@ static int run_setup(lua_State *L)
     lua_rawgeti(L, LUA_REGISTRYINDEX, a->run->v->handlers_ref);
     lua_getfield(L, -1, a->topic);
     if (a->event) {
-        lua_json_decode(L, a->event, strlen(a->event));
+        lua_json_decode_tape(L, a->tape, a->event, strlen(a->event));
         if (!lua_istable(L, -1)) luaL_error(L, "event: not a JSON object");
     } else {
         lua_newtable(L);
@@ -230,6 +231,7 @@ enum rules_status rules_run_new(struct rules_version *v, const char *topic,
     v->refs++;
     run->co_ref = LUA_NOREF;
     if (ctx) run->ctx = *ctx;
+    run->ctx.event_tape = NULL; /* the caller's, for the setup below only */
     run->meter.budget = v->budget;
     if (v->run) {  /* from inside a binding (an emit callback): the state is mid-resume */
         run->error = strdup("rules_run_start called while another run is executing");
@@ -244,7 +246,7 @@ enum rules_status rules_run_new(struct rules_version *v, const char *topic,
         run->ekind = RULES_EK_RULE;
         return run->status;
     }
-    struct setup_args a = { run, topic, event_json };
+    struct setup_args a = { run, topic, event_json, ctx ? ctx->event_tape : NULL };
     v->mem.refused = 0;
     int st = rules_pcall(v, run_setup, &a, err, sizeof err);
     if (st != LUA_OK) {
@@ -276,7 +278,7 @@ const struct rules_io *rules_run_io(struct rules_run *run)
 enum rules_status rules_run_resume(struct rules_run *run, const struct rules_io_result *res)
 {
     if (run->status != RULES_YIELD) return run->status;
-    static const struct rules_io_result none = { 0, NULL, "no result given" };
+    static const struct rules_io_result none = { 0, NULL, "no result given", NULL };
     free_io(run);
     run->res = res ? res : &none;
     enum rules_status st = resume(run, 0);

@@ -203,6 +203,52 @@ static void test_many_events(void **state)
     fclose(f);
 }
 
+/* prepare runs once for each event without a problem, in order, on its own event (here: its
+ * id and body into the text), and the event carries what it made; a problem line has none. */
+static void prepare_id(const struct dryrun_event *ev, struct dryrun_prep *p)
+{
+    size_t need = strlen(ev->body) + 32;
+    if (need > p->cap) {
+        p->text = realloc(p->text, need);
+        p->cap = need;
+    }
+    p->len = (size_t)snprintf(p->text, p->cap, "%lld %s", (long long)ev->id, ev->body);
+}
+
+static void test_prepare(void **state)
+{
+    (void)state;
+    FILE *f = fopen(tmpl, "w+");
+    assert_non_null(f);
+    for (int i = 1; i <= 300; i++)
+        fprintf(f, "{\"event\":{\"id\":%d,\"source\":\"shopify\",\"topic\":\"t\",\"body\":\"{\\\"n\\\":%d}\"}}\n",
+                i, i);
+    fprintf(f, "{\"event\":{\"id\":301,\"source\":\"Shopify\",\"topic\":\"t\",\"body\":\"{}\"}}\n");
+    for (int threaded = 0; threaded < 2; threaded++) {
+        rewind(f);
+        struct dryrun_reader *r = dryrun_reader_open_prep(f, threaded, prepare_id);
+        struct dryrun_event *ev;
+        int n = 0;
+        char want[64];
+        while ((ev = dryrun_reader_next(r)) != NULL) {
+            n++;
+            if (n == 301) {
+                assert_non_null(ev->problem);
+                assert_null(ev->prep);
+                break;
+            }
+            assert_null(ev->problem);
+            assert_non_null(ev->prep);
+            snprintf(want, sizeof want, "%d {\"n\":%d}", n, n);
+            assert_string_equal(ev->prep->text, want);
+            assert_int_equal(ev->prep->len, strlen(want));
+        }
+        assert_int_equal(n, 301);
+        dryrun_reader_close(r);
+    }
+    fclose(f);
+}
+
 /* Split anywhere, the two ranges read every line exactly once (the read index is built so). */
 static void test_ranges(void **state)
 {
@@ -281,6 +327,7 @@ int main(void)
         cmocka_unit_test(test_lines_as_before),
         cmocka_unit_test(test_deep_line),
         cmocka_unit_test(test_many_events),
+        cmocka_unit_test(test_prepare),
         cmocka_unit_test(test_ranges),
         cmocka_unit_test(test_operation_name),
     };

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "json_tape.h"
 #include "lua_json.h"
 #include "test_rng.h"
 
@@ -27,10 +28,13 @@ static int setup(void **state)
     return 0;
 }
 
+static struct json_tape tape;
+
 static int teardown(void **state)
 {
     (void)state;
     lua_close(L);
+    json_tape_free(&tape);
     return 0;
 }
 
@@ -199,13 +203,40 @@ static int same_value(int a, int b, int depth)
     }
 }
 
+/* (text, how): how 0 the direct decoder, 1 the tree, 2 the tape made of the text (if any) */
 static int call_decode(lua_State *Ls)
 {
     size_t len;
     const char *s = lua_tolstring(Ls, 1, &len);
-    if (lua_toboolean(Ls, 2)) lua_json_decode_tree(Ls, s, len);
-    else lua_json_decode(Ls, s, len);
+    int how = (int)lua_tointeger(Ls, 2);
+    if (how == 2) {
+        int taped = json_tape_parse(&tape, s, len) == 0;
+        lua_json_decode_tape(Ls, taped ? &tape : NULL, s, len);
+    } else if (how == 1) {
+        lua_json_decode_tree(Ls, s, len);
+    } else {
+        lua_json_decode(Ls, s, len);
+    }
     return 1;
+}
+
+/* The tape must give exactly what the direct decoder gives (value or error, top at fast), and
+ * exist exactly where the direct decoder did the work itself (fell_back 0). */
+static void check_tape(const char *text, size_t len, int fast, int fell_back)
+{
+    int taped = json_tape_parse(&tape, text, len) == 0;
+    if (taped == fell_back)
+        fail_msg("tape %s where the direct decoder %s [%.*s]", taped ? "made" : "refused",
+                 fell_back ? "fell back" : "did not", (int)len, text);
+    lua_pushcfunction(L, call_decode);
+    lua_pushlstring(L, text, len);
+    lua_pushinteger(L, 2);
+    int st = lua_pcall(L, 2, 1, 0);
+    if (st != fast) fail_msg("tape %s, direct %s, on [%.*s]", st ? "failed" : "ok",
+                             fast ? "failed" : "ok", (int)len, text);
+    if (st == LUA_OK ? !same_value(-2, -1, 0) : strcmp(lua_tostring(L, -2), lua_tostring(L, -1)))
+        fail_msg("tape and direct decoder differ on [%.*s]", (int)len, text);
+    lua_pop(L, 1);
 }
 
 static long diff_cases, diff_ok;
@@ -217,12 +248,13 @@ static void differential(const char *text, size_t len)
     unsigned long fallbacks = lua_json_decode_fallbacks();
     lua_pushcfunction(L, call_decode);
     lua_pushlstring(L, text, len);
-    lua_pushboolean(L, 0);
+    lua_pushinteger(L, 0);
     int fast = lua_pcall(L, 2, 1, 0);
     int fell_back = lua_json_decode_fallbacks() != fallbacks;
+    check_tape(text, len, fast, fell_back);
     lua_pushcfunction(L, call_decode);
     lua_pushlstring(L, text, len);
-    lua_pushboolean(L, 1);
+    lua_pushinteger(L, 1);
     int tree = lua_pcall(L, 2, 1, 0);
     diff_cases++;
     if (fast != tree)
@@ -391,7 +423,7 @@ static void test_decoder_string_cache(void **state)
     lua_settop(L, 0);
     lua_pushcfunction(L, call_decode);
     lua_pushstring(L, same_slot);
-    lua_pushboolean(L, 0);
+    lua_pushinteger(L, 0);
     assert_int_equal(lua_pcall(L, 2, 1, 0), LUA_OK);
     lua_rawgeti(L, 1, 1);
     lua_rawgeti(L, 1, 2);
@@ -652,7 +684,7 @@ static void test_encoder_differential(void **state)
         gen_value(&g, 0);
         lua_pushcfunction(L, call_decode);
         lua_pushlstring(L, g.buf, g.len);
-        lua_pushboolean(L, 1);
+        lua_pushinteger(L, 1);
         if (lua_pcall(L, 2, 1, 0) == LUA_OK) {
             unsigned long before = lua_json_encode_fallbacks();
             encode_both(-1);

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "json_tape.h"
 #include "log.h"
 #include "rules.h"
 #include "store.h"
@@ -344,7 +345,7 @@ static void test_io_yield_resume(void **state)
     assert_string_equal(io->body, "{\"query\":\"query($id: ID!) { order(id: $id) { name } }\","
                                   "\"variables\":{\"id\":\"gid://shopify/Order/820982911946154508\"}}");
     assert_int_equal(io->seq, 1);
-    struct rules_io_result res1 = { 200, "{\"data\":{\"order\":{\"name\":\"#1001\"}}}", NULL };
+    struct rules_io_result res1 = { 200, "{\"data\":{\"order\":{\"name\":\"#1001\"}}}", NULL, NULL };
     assert_int_equal(rules_run_resume(run, &res1), RULES_YIELD);
     io = rules_run_io(run);
     assert_int_equal(io->kind, RULES_IO_ORDEREZ);
@@ -352,14 +353,14 @@ static void test_io_yield_resume(void **state)
     assert_string_equal(io->path, "/distributor/orders?dry=false&limit=5&tags=a&tags=b%20c");
     assert_string_equal(io->body, "{\"externalRef\":\"820982911946154508\",\"lines\":[],"
                                   "\"total\":\"12.30\"}");
-    struct rules_io_result res2 = { 201, "{\"data\":{\"id\":\"oz-1\"}}", NULL };
+    struct rules_io_result res2 = { 201, "{\"data\":{\"id\":\"oz-1\"}}", NULL, NULL };
     assert_int_equal(rules_run_resume(run, &res2), RULES_YIELD);
     io = rules_run_io(run);
     assert_int_equal(io->kind, RULES_IO_NOTIFY);
     assert_null(io->method);
     assert_string_equal(io->path, "slack");
     assert_string_equal(io->body, "{\"text\":\"order synced\"}");
-    struct rules_io_result res3 = { 500, "", NULL };
+    struct rules_io_result res3 = { 500, "", NULL, NULL };
     s = rules_run_resume(run, &res3);
     if (s != RULES_DONE) fail_msg("%s", rules_run_error(run));
     assert_null(rules_run_io(run));
@@ -373,6 +374,50 @@ static void test_io_yield_resume(void **state)
     assert_string_equal(v, "{\"id\":820982911946154508}");
     free(v);
     store_close(st);
+    rules_close(r);
+}
+
+/* Events and answers made into tapes ahead (the dry-run's reader thread) reach the rule from
+ * the tape: a tape changed after it was made shows that it, not the text, was read. */
+static void test_io_from_tapes(void **state)
+{
+    (void)state;
+    write_file("tape.lua",
+        "return { on = { ['shopify/tape/test'] = function(event)\n"
+        "  local resp = ez.shopify.graphql('query { x }', {})\n"
+        "  assert(resp.data.name == '#1001', 'graphql result')\n"
+        "  return { id = event.payload.id }\n"
+        "end } }\n");
+    struct rules *r = must_open(1000000, 16);
+    const char *ev = "{\"id\":5,\"payload\":{\"id\":820982911946154508}}";
+    const char *answer = "{\"data\":{\"name\":\"#1001\"}}";
+    struct json_tape te = { 0 }, ta = { 0 };
+    for (int round = 0; round < 3; round++) {
+        assert_int_equal(json_tape_parse(&te, ev, strlen(ev)), 0);
+        assert_int_equal(json_tape_parse(&ta, answer, strlen(answer)), 0);
+        /* tokens: {  "id" 5  "payload" {  "id" 820982911946154508 */
+        assert_int_equal(te.tok[6].kind, JT_INTEGER);
+        if (round == 1) te.tok[6].v.i = 7;
+        /* tokens: {  "data" {  "name" "#1001" */
+        assert_int_equal(ta.tok[4].kind, JT_STRING);
+        if (round == 2) ta.tok[4].kind = JT_TRUE;
+        struct rules_ctx ctx = { .job_id = 1, .event_tape = &te };
+        struct rules_run *run = NULL;
+        assert_int_equal(rules_run_start(r, "shopify/tape/test", ev, &ctx, &run), RULES_YIELD);
+        struct rules_io_result res = { 200, answer, NULL, &ta };
+        enum rules_status st = rules_run_resume(run, &res);
+        if (round == 2) {
+            assert_int_equal(st, RULES_ERROR);
+            assert_non_null(strstr(rules_run_error(run), "graphql result"));
+        } else {
+            if (st != RULES_DONE) fail_msg("%s", rules_run_error(run));
+            assert_string_equal(rules_run_result(run),
+                                round == 1 ? "{\"id\":7}" : "{\"id\":820982911946154508}");
+        }
+        rules_run_free(run);
+    }
+    json_tape_free(&te);
+    json_tape_free(&ta);
     rules_close(r);
 }
 
@@ -392,7 +437,7 @@ static void test_error_kinds(void **state)
     struct rules *r = must_open(1000000, 16);
     struct rules_run *run = NULL;
     assert_int_equal(rules_run_start(r, "schedule/net", NULL, NULL, &run), RULES_YIELD);
-    struct rules_io_result fail = { 0, NULL, "connection refused" };
+    struct rules_io_result fail = { 0, NULL, "connection refused", NULL };
     assert_int_equal(rules_run_resume(run, &fail), RULES_ERROR);
     assert_int_equal(rules_run_error_kind(run), RULES_EK_TRANSIENT);
     assert_int_equal(strncmp(rules_run_error(run), "transient: orderez: connection refused", 38), 0);
@@ -494,7 +539,7 @@ static void test_refcount_across_swap(void **state)
     struct rules_stats s;
     rules_stats(r, &s);
     assert_int_equal(s.versions_alive, 2);
-    struct rules_io_result res = { 200, "{\"v\":1}", NULL };
+    struct rules_io_result res = { 200, "{\"v\":1}", NULL, NULL };
     assert_int_equal(rules_run_resume(run, &res), RULES_DONE);
     assert_string_equal(rules_run_version(run), id1);
     rules_run_free(run);
@@ -617,6 +662,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_instruction_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_io_yield_resume, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_io_from_tapes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_error_kinds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reload_keeps_old, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gc_setting, setup, teardown),
