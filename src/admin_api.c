@@ -3,6 +3,7 @@
 
 #include "admin.h"
 #include "engine.h"
+#include "journal.h"
 #include "log.h"
 #include "metrics.h"
 #include "remotes.h"
@@ -117,6 +118,10 @@ static void status(void *ud, json_t *st)
         json_object_set_new(st, "backlog", json_integer(backlog));
         json_object_set_new(st, "oldest_pending_ms", json_integer(es.oldest_pending_age_ms));
         json_object_set_new(st, "running", json_integer(es.running));
+        json_t *down = json_array();
+        for (int i = 0; i < ENGINE_NREMOTES; i++)
+            if (es.remote_down[i]) json_array_append_new(down, json_string(journal_remote_name(i)));
+        json_object_set_new(st, "remotes_down", down);
     }
     if (api->remotes) json_object_set_new(st, "remotes", remotes_status_json(api->remotes));
 }
@@ -157,6 +162,7 @@ static void collect(void *ud, struct metrics *m)
             { "ezsync_jobs_done_total", "jobs finished", offsetof(struct engine_stats, done) },
             { "ezsync_jobs_dead_total", "jobs dead-lettered", offsetof(struct engine_stats, dead) },
             { "ezsync_jobs_retried_total", "job retries scheduled", offsetof(struct engine_stats, retried) },
+            { "ezsync_jobs_held_total", "job retries that waited for a remote that was down, attempt refunded", offsetof(struct engine_stats, held) },
             { "ezsync_journal_replayed_total", "calls answered from the journal", offsetof(struct engine_stats, replayed_steps) },
             { "ezsync_journal_sent_total", "calls sent", offsetof(struct engine_stats, sent_steps) },
             { "ezsync_journal_diverged_total", "journals that diverged from the rules", offsetof(struct engine_stats, diverged) },
@@ -164,6 +170,16 @@ static void collect(void *ud, struct metrics *m)
         for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++)
             metrics_set(metrics_counter(m, counters[i].name, NULL, counters[i].help),
                         (double)*(const uint64_t *)((const char *)&es + counters[i].off));
+        for (int i = 0; i < ENGINE_NREMOTES; i++) {
+            char rl[48];
+            snprintf(rl, sizeof rl, "remote=\"%s\"", journal_remote_name(i));
+            metrics_set(metrics_gauge(m, "ezsync_remote_down", rl,
+                                      "1 while the remote is down (its jobs wait, spending no attempt)"),
+                        es.remote_down[i]);
+            metrics_set(metrics_counter(m, "ezsync_remote_outages_total", rl,
+                                        "times the remote was found down"),
+                        (double)es.remote_outages[i]);
+        }
         double bounds[ENGINE_LATENCY_BUCKETS - 1], abounds[ENGINE_LATENCY_BUCKETS - 1];
         unsigned long long cum[ENGINE_LATENCY_BUCKETS], acum[ENGINE_LATENCY_BUCKETS], a = 0;
         for (int i = 0; i < ENGINE_LATENCY_BUCKETS - 1; i++) {

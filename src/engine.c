@@ -8,6 +8,7 @@
 #include "dlq.h"
 #include "journal.h"
 #include "log.h"
+#include "outage.h"
 #include "poller.h"
 
 #include <event2/event.h>
@@ -38,6 +39,7 @@ struct engine_slot {
     int awaiting;
     int resp_cls;
     long resp_status;
+    double resp_retry_after_s;
     char *resp_body, *resp_error;
 };
 
@@ -58,6 +60,7 @@ struct engine {
     void (*stopped)(void *ud);
     void *stopped_ud;
     uint64_t rng;
+    struct outage outage;        /* which remotes are down (their failures cost no attempt) */
     struct engine_stats ctr;     /* counters only; engine_stats() adds the store's view */
 };
 
@@ -357,18 +360,76 @@ static char *failed_request_json(struct engine_slot *sl, long status, const char
     return out;
 }
 
-static void on_send_done(void *cbud, int cls, long status, const char *body, const char *error)
+static void on_send_done(void *cbud, int cls, long status, const char *body, const char *error,
+                         double retry_after_s)
 {
     struct engine_slot *sl = cbud;
     if (!sl->awaiting) return;   /* a stray second call: the contract says exactly once */
     sl->awaiting = 0;
     sl->resp_cls = cls;
     sl->resp_status = status;
+    sl->resp_retry_after_s = retry_after_s;
     free(sl->resp_body);
     free(sl->resp_error);
     sl->resp_body = xstrdup(body);
     sl->resp_error = xstrdup(error);
     event_active(sl->resp_ev, 0, 1);
+}
+
+/* The job's call met a remote that is down: back to retry_wait until `until` (plus up to a
+ * quarter of the hold, so the held jobs do not all probe in the same millisecond), the attempt
+ * refunded. */
+static void hold(struct engine_slot *sl, int64_t now, int64_t until, const char *error)
+{
+    struct engine *eng = sl->eng;
+    char id[24];
+    job_id_text(sl->job.id, id, sizeof id);
+    uint64_t spread = until > now + 4 ? (uint64_t)(until - now) / 4 : 1;
+    int64_t next_at = until + (int64_t)(next_random(eng) % spread);
+    char *why = NULL;
+    const char *name = journal_remote_name(sl->req.kind);
+    size_t len = strlen(name) + strlen(error) + 16;
+    if ((why = malloc(len))) snprintf(why, len, "waiting for %s: %s", name, error);
+    if (store_job_hold(eng->st, sl->job.id, next_at, why ? why : error))
+        log_error("cannot hold job", "job_id", id, "error", store_errmsg(eng->st));
+    free(why);
+    eng->ctr.held++;
+    arm_retry(eng, next_at);
+    release(sl);
+}
+
+/* What the answer says about the remote: down (log it once), back (log it), or neither. A
+ * failure on a remote that is down holds the job (returns 1). */
+static int outage_check(struct engine_slot *sl, const char *msg)
+{
+    struct engine *eng = sl->eng;
+    int remote = (int)sl->req.kind;
+    const char *name = journal_remote_name(sl->req.kind);
+    int64_t now = store_now_ms();
+    if (sl->resp_cls != ENGINE_CALL_TRANSIENT) {
+        int64_t was = outage_answer(&eng->outage, remote, now);
+        if (was >= 0) {
+            char ms[24], count[24];
+            int n = 0;
+            if (store_jobs_release_held(eng->st, name, &n))
+                log_error("cannot release held jobs", "error", store_errmsg(eng->st));
+            snprintf(ms, sizeof ms, "%" PRId64, was);
+            snprintf(count, sizeof count, "%d", n);
+            log_info("remote is back; held jobs resume", "remote", name, "down_ms", ms,
+                     "jobs", count);
+            if (n) arm_retry(eng, now);
+        }
+        return 0;
+    }
+    int went_down = 0;
+    int64_t until = outage_failure(&eng->outage, remote, sl->resp_status,
+                                   sl->resp_retry_after_s, now, &went_down);
+    if (went_down)
+        log_warn("remote is down; jobs that need it wait for it without spending attempts",
+                 "remote", name, "error", msg);
+    if (!until) return 0;
+    hold(sl, now, until, msg);
+    return 1;
 }
 
 static void send_step(struct engine_slot *sl)
@@ -377,6 +438,12 @@ static void send_step(struct engine_slot *sl)
     char key[JOURNAL_IDEM_KEY_LEN];
     struct engine_io io = { sl->req.kind, sl->req.method, sl->req.path, sl->req.body };
     journal_idem_key(sl->job.event_id, sl->step, key);
+    /* The remote is down and this is not its probe: wait with the others, send nothing. */
+    int64_t now = store_now_ms(), until = outage_gate(&eng->outage, (int)io.kind, now);
+    if (until) {
+        hold(sl, now, until, "held until the next probe");
+        return;
+    }
     sl->awaiting = 1;
     eng->ctr.sent_steps++;
     if (eng->remotes.send(eng->remotes.ud, &io, sl->job.priority, key, on_send_done, sl)) {
@@ -395,6 +462,7 @@ static void on_response(evutil_socket_t fd, short what, void *arg)
     char msg[ERROR_MAX + 256];
     memset(&io, 0, sizeof io);
     const char *remote = journal_remote_name(sl->req.kind);
+    if (sl->resp_cls != ENGINE_CALL_TRANSIENT) outage_check(sl, NULL);
     if (sl->resp_cls == ENGINE_CALL_OK) {
         if (journal_record(eng->st, sl->job.id, sl->step, &sl->req, sl->hash,
                            (int)sl->resp_status, sl->resp_body)) {
@@ -418,7 +486,7 @@ static void on_response(evutil_socket_t fd, short what, void *arg)
              sl->resp_body ? sl->resp_body : "");
     if (sl->resp_cls == ENGINE_CALL_TRANSIENT || eng->stopping) {
         if (eng->stopping) park(sl);
-        else fail(sl, 1, msg, NULL, NULL);
+        else if (!outage_check(sl, msg)) fail(sl, 1, msg, NULL, NULL);
         return;
     }
     /* Permanent: show it to the rule, which raises it where the call was made (traceback)
@@ -606,6 +674,9 @@ struct engine *engine_new(struct event_base *base, struct store *st, const struc
     eng->retry_cap_ms = cfg->engine_retry_cap_ms;
     eng->max_attempts = cfg->engine_max_attempts > 0 ? cfg->engine_max_attempts : 1;
     eng->sweep_ms = cfg->engine_sweep_ms > 0 ? cfg->engine_sweep_ms : 1000;
+    /* Probes of a down remote at most every 30 s (or the retry cap, when shorter). */
+    outage_init(&eng->outage, eng->retry_cap_ms > 0 && eng->retry_cap_ms < 30000 ? eng->retry_cap_ms
+                                                                                : 30000);
     eng->rng = (uint64_t)store_now_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)eng;
     if (!eng->rng) eng->rng = 0x9E3779B97F4A7C15ULL;
     eng->slots = calloc((size_t)eng->concurrency, sizeof *eng->slots);
@@ -718,6 +789,10 @@ int engine_stats(struct engine *eng, struct engine_stats *out)
 {
     *out = eng->ctr;
     out->running = eng->nrunning;
+    for (int i = 0; i < OUTAGE_REMOTES && i < ENGINE_NREMOTES; i++) {
+        out->remote_down[i] = eng->outage.r[i].down;
+        out->remote_outages[i] = (uint64_t)eng->outage.r[i].outages;
+    }
     int64_t oldest = 0, oldest_backlog = 0;
     if (store_jobs_depth(eng->st, out->depth) || store_jobs_oldest_pending(eng->st, &oldest) ||
         store_backlog_depth(eng->st, out->backlog, &oldest_backlog))

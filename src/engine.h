@@ -30,6 +30,7 @@ enum engine_run_status {
 };
 
 enum engine_io_kind { ENGINE_IO_SHOPIFY = 0, ENGINE_IO_ORDEREZ = 1, ENGINE_IO_NOTIFY = 2 };
+#define ENGINE_NREMOTES 3
 
 /* One outbound call. For ENGINE_IO_SHOPIFY the body is the whole GraphQL request
  * {"query": ..., "variables": ...} and path is advisory ("/graphql.json"); for OrderEZ it is
@@ -87,9 +88,9 @@ enum engine_call_class {
 
 /* done: called exactly once per accepted send, possibly before send returns. body is the
  * response body (may be NULL), error a transport/classification message (NULL when OK).
- * Both are only valid during the call. */
+ * Both are only valid during the call. retry_after_s: the answer's Retry-After (<= 0: none). */
 typedef void (*engine_send_done)(void *cbud, int cls, long status, const char *body,
-                                 const char *error);
+                                 const char *error, double retry_after_s);
 
 struct engine_remotes {
     void *ud;
@@ -147,6 +148,10 @@ struct engine_stats {
     int running;                 /* jobs in flight in this process */
     /* since start, this process: */
     uint64_t started, done, dead, retried, replayed_steps, sent_steps, diverged;
+    uint64_t held;               /* jobs that waited for a remote that was down (no attempt) */
+    /* by enum engine_io_kind: down now (outage.h), and how often it went down */
+    int remote_down[ENGINE_NREMOTES];
+    uint64_t remote_outages[ENGINE_NREMOTES];
     /* event received -> job done or dead, cumulative counts per bucket (Prometheus style) */
     uint64_t latency_count[ENGINE_LATENCY_BUCKETS];
     uint64_t latency_total;

@@ -84,6 +84,7 @@ struct remote_result {
     const char *body;       /* the remote's answer, "" when none */
     size_t body_len;
     const char *error;      /* why, when cls != REMOTE_OK; never contains a secret */
+    double retry_after_s;   /* the answer's Retry-After in seconds; <= 0 when none */
 };
 /* res is valid only during the call. */
 typedef void (*remote_done_fn)(void *ud, const struct remote_result *res);

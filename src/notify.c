@@ -209,7 +209,7 @@ fail:
 static void call_finish(struct nt_call *c, enum remote_class cls, long status, const char *body,
                         size_t body_len, const char *error)
 {
-    struct remote_result r = { cls, status, body ? body : "", body ? body_len : 0, error };
+    struct remote_result r = { cls, status, body ? body : "", body ? body_len : 0, error, 0 };
     if (c->n) {
         if (c->prev) c->prev->next = c->next;
         else c->n->calls = c->next;
@@ -349,7 +349,7 @@ void notify_free(struct notify *n)
         next = c->next;
         c->n = NULL;
         c->prev = c->next = NULL;
-        struct remote_result r = { REMOTE_TRANSIENT, 0, "", 0, "cancelled" };
+        struct remote_result r = { REMOTE_TRANSIENT, 0, "", 0, "cancelled", 0 };
         remote_done_fn cb = c->cb;
         c->cb = NULL;
         cb(c->ud, &r);

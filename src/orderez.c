@@ -25,6 +25,7 @@ struct oz_call {
     size_t body_len;
     int prio;
     int tries;
+    double retry_after_s;       /* of the last answer (an outage's 503 says when to come back) */
     remote_done_fn cb;
     void *ud;
 };
@@ -99,7 +100,8 @@ fail:
 static void call_finish(struct oz_call *c, enum remote_class cls, long status, const char *body,
                         size_t body_len, const char *error)
 {
-    struct remote_result r = { cls, status, body ? body : "", body ? body_len : 0, error };
+    struct remote_result r = { cls, status, body ? body : "", body ? body_len : 0, error,
+                               c->retry_after_s };
     if (c->o) {
         struct orderez *o = c->o;
         if (c->prev) c->prev->next = c->next;
@@ -135,6 +137,7 @@ static void on_http(void *ud, const struct http_response *res)
     struct orderez *o = c->o;
     char err[512];
 
+    c->retry_after_s = res->retry_after_s;
     if (!o) { /* the adapter is gone; its caller was told "cancelled" already */
         c->cb = NULL;
         call_finish(c, REMOTE_TRANSIENT, 0, NULL, 0, NULL);
@@ -236,7 +239,7 @@ void orderez_free(struct orderez *o)
         next = c->next;
         c->o = NULL;
         c->prev = c->next = NULL;
-        struct remote_result r = { REMOTE_TRANSIENT, 0, "", 0, "cancelled" };
+        struct remote_result r = { REMOTE_TRANSIENT, 0, "", 0, "cancelled", 0 };
         remote_done_fn cb = c->cb;
         c->cb = NULL;
         cb(c->ud, &r);

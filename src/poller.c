@@ -181,8 +181,10 @@ static json_t *parse_list(const char *body, int page, int *more, json_t **root)
 
 /* ---- driving a cycle ---- */
 
-static void on_done(void *cbud, int cls, long status, const char *body, const char *error)
+static void on_done(void *cbud, int cls, long status, const char *body, const char *error,
+                    double retry_after_s)
 {
+    (void)retry_after_s;   /* the next cycle is the poller's retry */
     struct cycle *c = cbud;
     c->cls = cls;
     c->status = status;

@@ -84,7 +84,7 @@ static void on_result(void *ud, const struct remote_result *res)
     p->r->calls[p->remote][sc]++;
     int cls = res->cls == REMOTE_OK ? ENGINE_CALL_OK
             : res->cls == REMOTE_TRANSIENT ? ENGINE_CALL_TRANSIENT : ENGINE_CALL_PERMANENT;
-    p->done(p->cbud, cls, res->status, res->body, res->error);
+    p->done(p->cbud, cls, res->status, res->body, res->error, res->retry_after_s);
     free(p);
 }
 

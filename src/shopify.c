@@ -32,6 +32,7 @@ struct sh_call {
     uint64_t seq;               /* send order, to spot answers that arrive out of order */
     int probe;                  /* first call of a document whose cost is not known yet */
     struct sh_call *park_next;  /* parked until the probe of its document answers */
+    double retry_after_s;       /* of the last answer */
     remote_done_fn cb;
     void *ud;
 };
@@ -216,7 +217,8 @@ static void call_free(struct sh_call *c)
 static void call_finish(struct sh_call *c, enum remote_class cls, long status, const char *body,
                         size_t body_len, const char *error)
 {
-    struct remote_result r = { cls, status, body ? body : "", body ? body_len : 0, error };
+    struct remote_result r = { cls, status, body ? body : "", body ? body_len : 0, error,
+                               c->retry_after_s };
     if (c->s) call_unlink(c->s, c);
     if (c->cb) c->cb(c->ud, &r); /* NULL: told "cancelled" by shopify_free already */
     call_free(c);
@@ -278,6 +280,7 @@ static void on_http(void *ud, const struct http_response *res)
     double requested = -1, actual = -1;
     char err[512];
     const char *code = "", *msg = NULL;
+    c->retry_after_s = res->retry_after_s;
     int have_st = 0;
 
     if (!s) { /* the adapter is gone; its caller was told "cancelled" already */
@@ -464,7 +467,7 @@ void shopify_free(struct shopify *s)
     for (; c; c = next) {
         next = c->next;
         c->prev = c->next = NULL;
-        struct remote_result r = { REMOTE_TRANSIENT, 0, "", 0, "cancelled" };
+        struct remote_result r = { REMOTE_TRANSIENT, 0, "", 0, "cancelled", 0 };
         if (c->cb) c->cb(c->ud, &r);
         c->cb = NULL;
     }

@@ -172,6 +172,13 @@ int store_job_start(struct store *st, int64_t id, const char *rules_version);
 /* running -> done | retry_wait (next_at) | dead (error, traceback, failed request). */
 int store_job_finish(struct store *st, int64_t id, int state, int64_t next_at,
                      const char *error, const char *traceback, const char *failed_request);
+/* running -> retry_wait until next_at with the attempt given back: the job met a remote that
+ * is down (outage.h), which says nothing about the job. error should start "waiting for
+ * <remote>: " (store_jobs_release_held finds the job by it). */
+int store_job_hold(struct store *st, int64_t id, int64_t next_at, const char *error);
+/* The jobs hold() parked for remote (their last_error starts "waiting for <remote>: ") run
+ * now: it is back. *n = how many. */
+int store_jobs_release_held(struct store *st, const char *remote, int *n);
 /* running -> queued; refund = 1 gives the attempt back (an orderly stop is not a failure). */
 int store_job_requeue(struct store *st, int64_t id, int refund);
 /* Start-up: every running job (left so by a crash) back to queued; *n = how many. */

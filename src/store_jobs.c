@@ -2,6 +2,7 @@
  * outbound calls. States are stored as words so the table reads well in a SQL shell. */
 #include "store_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -413,6 +414,41 @@ int store_job_finish(struct store *st, int64_t id, int state, int64_t next_at,
     sqlite3_bind_int64(s, 8, id);
     if (update_one(st, s, "finishing job")) return -1;
     return state == STORE_JOB_RETRY_WAIT ? 0 : unblock_next(st, id);
+}
+
+int store_job_hold(struct store *st, int64_t id, int64_t next_at, const char *error)
+{
+    sqlite3_stmt *s = store_stmt(st,
+        "UPDATE jobs SET state = 'retry_wait', next_at = ?, last_error = ?, updated_at = ?,"
+        " attempts = max(attempts - 1, 0) WHERE id = ? AND state = 'running'");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, next_at);
+    store_bind_text(s, 2, error);
+    sqlite3_bind_int64(s, 3, store_now_ms());
+    sqlite3_bind_int64(s, 4, id);
+    return update_one(st, s, "holding job");
+}
+
+int store_jobs_release_held(struct store *st, const char *remote, int *n)
+{
+    /* retry_wait rows only (the jobs_ready index), then the prefix: no schema of its own for
+     * a state that lasts as long as an outage. */
+    sqlite3_stmt *s = store_stmt(st,
+        "UPDATE jobs SET next_at = ?, updated_at = ? WHERE state = 'retry_wait' AND next_at > ?"
+        " AND substr(last_error, 1, length(?)) = ?");
+    *n = 0;
+    if (!s) return -1;
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "waiting for %s: ", remote);
+    int64_t now = store_now_ms();
+    sqlite3_bind_int64(s, 1, now);
+    sqlite3_bind_int64(s, 2, now);
+    sqlite3_bind_int64(s, 3, now);
+    store_bind_text(s, 4, prefix);
+    store_bind_text(s, 5, prefix);
+    if (step_done(st, s, "releasing held jobs")) return -1;
+    *n = sqlite3_changes(st->db);
+    return 0;
 }
 
 int store_job_requeue(struct store *st, int64_t id, int refund)

@@ -65,8 +65,10 @@ static void finish(struct subscriptions *s, const char *error)
 
 static void create_next(struct subscriptions *s);
 
-static void on_created(void *ud, int cls, long status, const char *body, const char *error)
+static void on_created(void *ud, int cls, long status, const char *body, const char *error,
+                       double retry_after_s)
 {
+    (void)retry_after_s;
     struct subscriptions *s = ud;
     const char *topic = s->missing[s->next - 1];
     json_t *r = body ? json_loads(body, 0, NULL) : NULL;
@@ -104,8 +106,10 @@ static void create_next(struct subscriptions *s)
     free(body);
 }
 
-static void on_listed(void *ud, int cls, long status, const char *body, const char *error)
+static void on_listed(void *ud, int cls, long status, const char *body, const char *error,
+                      double retry_after_s)
 {
+    (void)retry_after_s;
     (void)status;
     struct subscriptions *s = ud;
     json_t *r = body ? json_loads(body, 0, NULL) : NULL;

@@ -7,7 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { start, sql, sleep, waitFor } from './lib.mjs';
+import { admin, start, sql, sleep, waitFor } from './lib.mjs';
 import { shopifySim, orderezSim, ctl, subscribe } from './sims.mjs';
 
 // A port that was free a moment ago: ezsync must come back on the same address after a crash,
@@ -110,17 +110,17 @@ test('kill -9 five times during a 2,000-order flash sale: every order exactly on
   }
 });
 
-test('OrderEZ outage of 30 s and a 429 storm: all delivered, Retry-After honoured, no dead letters', { timeout: 120000 }, async () => {
+test('OrderEZ outage of 30 s and a 429 storm: all delivered, Retry-After honoured, no dead letters, no attempts spent on the outage', { timeout: 120000 }, async () => {
   const N = 300;
   const RATE = 200;
   const shop = await shopifySim(['--plan', 'enterprise']);
   const oez = await orderezSim(['--rate', String(RATE), '--burst', '20']);
-  // Backoff compressed (cap 4 s) so the queue comes back within seconds of the outage; the
-  // attempt budget is raised to match (with the defaults, 500 ms .. 300 s, 12 attempts ride
-  // out several minutes).
+  // Backoff compressed (cap 4 s: a down remote is probed every 4 s at most) with only 4
+  // attempts, which the 30 s outage would exhaust several times over: the jobs that meet the
+  // outage must wait for OrderEZ without spending them (src/outage.h).
   const svc = await start({ shopifyUrl: shop.url, orderezUrl: oez.url, orderezRate: RATE,
     orderezBurst: 20, shopifyRestore: 2000, concurrency: 32, retryBaseMs: 250, retryCapMs: 4000,
-    maxAttempts: 40 });
+    maxAttempts: 4 });
   try {
     await ctl(shop.url, '/_sim/webhooks/mode', { concurrency: 16 });
     await subscribe(shop, `http://${svc.public.host}:${svc.public.port}/webhooks/shopify`);
@@ -133,7 +133,11 @@ test('OrderEZ outage of 30 s and a 429 storm: all delivered, Retry-After honoure
     const mid = await oezCount();
     await ctl(oez.url, '/_sim/faults', { outageSeconds: 30 });
     const outageStart = Date.now();
-    await sleep(30000);
+    // The service says OrderEZ is down (and the metric) while it is.
+    await waitFor(async () => JSON.parse((await admin(svc, '/api/v1/status')).body).remotes_down?.includes('orderez'),
+      { timeout: 10000, interval: 100, what: 'status: remotes_down = [orderez]' });
+    assert.match((await admin(svc, '/metrics')).body, /^ezsync_remote_down\{remote="orderez"\} 1$/m);
+    await sleep(outageStart + 30000 - Date.now());
     await waitFor(async () => { try { return (await oezCount()) >= 0; } catch { return false; } },
       { timeout: 5000, interval: 100, what: 'OrderEZ back' });
     await waitFor(async () => pendingJobs(svc.db) === 0 && (await oezCount()) >= N,
@@ -141,6 +145,10 @@ test('OrderEZ outage of 30 s and a 429 storm: all delivered, Retry-After honoure
     const recovered = Date.now() - outageStart - 30000;
     await assertExactlyOnce(shop, oez, svc.db, N);
     assert.deepEqual(deadJobs(svc.db), [], 'nothing in dead letters');
+    const status = JSON.parse((await admin(svc, '/api/v1/status')).body);
+    assert.deepEqual(status.remotes_down, [], 'OrderEZ is up again');
+    const held = Number((await admin(svc, '/metrics')).body.match(/^ezsync_jobs_held_total (\d+)/m)?.[1]);
+    assert.ok(held > 0, 'jobs waited for the outage');
 
     // Retry-After: after a 429 answered at t with Retry-After s, no request may arrive before
     // t + s, except those already on the wire when the 429 went out (grace: 25 ms).
@@ -157,9 +165,15 @@ test('OrderEZ outage of 30 s and a 429 storm: all delivered, Retry-After honoure
     }
     assert.deepEqual(violations.slice(0, 5), [], 'no request before a Retry-After expired');
     const storm429 = limited.filter((r) => r.fault === 'storm').length;
+    // While OrderEZ was down (refusing connections) one job probed per round (holds of 1, 2,
+    // then 4 s here), after the ~32 calls in flight when it went down; without the gate every
+    // waiting job (~250) would have called it each round.
+    const metrics = (await admin(svc, '/metrics')).body;
+    const during = Number(metrics.match(/^ezsync_outbound_calls_total\{remote="orderez",status="error"\} (\d+)/m)?.[1]);
+    assert.ok(during < 70, `${during} calls to OrderEZ failed during the outage`);
     console.log(`outage 30 s + storm 3 s: ${mid} of ${N} orders before the outage, all ${N} done`
       + ` ${(recovered / 1000).toFixed(1)} s after it; 429s ${limited.length} (storm ${storm429}),`
-      + ` requests ${reqs.length}`);
+      + ` requests ${reqs.length} (${during} during the outage); jobs held for the outage ${held}`);
   } finally {
     await svc.stop('SIGKILL');
     await shop.stop();

@@ -160,6 +160,7 @@ struct fake_route {
     long status;
     const char *body;
     int times;                   /* > 0: applies that many times; -1: always */
+    double retry_after_s;        /* the answer's Retry-After; 0: none */
 };
 
 struct fake_remote {
@@ -188,6 +189,7 @@ struct fake_pending {
     int cls;
     long status;
     const char *body;
+    double retry_after_s;
 };
 
 static inline void fake_answer(evutil_socket_t fd, short what, void *arg)
@@ -197,7 +199,8 @@ static inline void fake_answer(evutil_socket_t fd, short what, void *arg)
     struct fake_pending *p = arg;
     p->fm->pending--;
     p->done(p->cbud, p->cls, p->status, p->body,
-            p->cls == ENGINE_CALL_OK ? NULL : (p->cls == 1 ? "HTTP 503" : "HTTP 422"));
+            p->cls == ENGINE_CALL_OK ? NULL : (p->cls == 1 ? "HTTP 503" : "HTTP 422"),
+            p->retry_after_s);
     if (p->ev) event_free(p->ev);
     free(p);
 }
@@ -229,6 +232,7 @@ static inline int fake_send(void *ud, const struct engine_io *io, int priority, 
         p->cls = r->cls;
         p->status = r->status;
         p->body = r->body;
+        p->retry_after_s = r->retry_after_s;
         break;
     }
     fm->pending++;
@@ -246,7 +250,7 @@ static inline int fake_send(void *ud, const struct engine_io *io, int priority, 
 static inline void fake_route_add(struct fake_remote *fm, const char *prefix, int cls, long status,
                            const char *body, int times)
 {
-    struct fake_route r = { prefix, cls, status, body, times };
+    struct fake_route r = { prefix, cls, status, body, times, 0 };
     fm->routes[fm->nroutes++] = r;
 }
 

@@ -316,16 +316,142 @@ static void test_max_attempts_dead(void **state)
     f.cfg.engine_max_attempts = 3;
     f.fr.scripts = two_calls;
     f.fr.nscripts = 1;
-    fake_route_add(&f.fm, "/distributor/outlets", ENGINE_CALL_TRANSIENT, 503, "down", -1);
+    /* A 500 is this request failing (a 503 would be the remote being down: see below). */
+    fake_route_add(&f.fm, "/distributor/outlets", ENGINE_CALL_TRANSIENT, 500, "boom", -1);
     int64_t ev = add_order_event(&f, "orders/create", "43", 0);
     fx_engine(&f);
     assert_true(wait_state(&f, STORE_JOB_DEAD, 1, 3000));
     struct store_job j = get_job(&f, job_of_event(&f, ev));
     assert_int_equal(j.attempts, 3);
     assert_non_null(strstr(j.last_error, "gave up after 3 attempts"));
-    assert_non_null(strstr(j.last_error, "503"));
+    assert_non_null(strstr(j.last_error, "500"));
     assert_int_equal(f.fm.ncalls, 3);
     store_job_free(&j);
+    fx_close(&f);
+}
+
+/* OrderEZ does not answer for a while: the jobs that meet the outage wait for it without
+ * spending attempts, so an outage longer than the retry schedule dead-letters nothing. With
+ * three attempts allowed, three jobs can absorb at most six of the nine failed calls: without
+ * the holds one would die. */
+static void test_outage_holds_jobs(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, "outage");
+    f.cfg.engine_max_attempts = 3;
+    f.fr.scripts = two_calls;
+    f.fr.nscripts = 1;
+    fake_route_add(&f.fm, "/distributor/outlets", ENGINE_CALL_TRANSIENT, 0, "", 9);
+    int64_t ev[3];
+    for (int i = 0; i < 3; i++) {
+        char id[8];
+        snprintf(id, sizeof id, "7%d", i);
+        ev[i] = add_order_event(&f, "orders/create", id, 0);
+    }
+    fx_engine(&f);
+    assert_true(wait_state(&f, STORE_JOB_DONE, 3, 5000));
+    assert_int_equal(fake_count_state(f.st, STORE_JOB_DEAD), 0);
+    for (int i = 0; i < 3; i++) {
+        struct store_job j = get_job(&f, job_of_event(&f, ev[i]));
+        assert_true(j.attempts <= 3);
+        store_job_free(&j);
+    }
+    assert_int_equal(fake_count_path(&f.fm, "/distributor/outlets"), 12);
+    struct engine_stats s;
+    assert_int_equal(engine_stats(f.eng, &s), 0);
+    /* Nine failures: at most six were ordinary retries. (A call sent before the remote came
+     * back and answered after it counts as a new signal, so not all seven are holds.) */
+    assert_true(s.held >= 3);
+    assert_true(s.held + s.retried >= 9);
+    assert_true(s.remote_outages[ENGINE_IO_ORDEREZ] >= 1);
+    assert_int_equal(s.remote_down[ENGINE_IO_ORDEREZ], 0);   /* the answers brought it back */
+    assert_int_equal(s.remote_down[ENGINE_IO_SHOPIFY], 0);
+    fx_close(&f);
+}
+
+/* A 503 with Retry-After takes the remote down at once, and the job waits that long. */
+static void test_outage_retry_after(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, "outage_ra");
+    f.cfg.engine_retry_cap_ms = 2000;
+    f.fr.scripts = two_calls;
+    f.fr.nscripts = 1;
+    fake_route_add(&f.fm, "/distributor/outlets", ENGINE_CALL_TRANSIENT, 503, "", 1);
+    f.fm.routes[0].retry_after_s = 0.3;
+    int64_t ev = add_order_event(&f, "orders/create", "80", 0);
+    int64_t t0 = store_now_ms();
+    fx_engine(&f);
+    assert_true(wait_state(&f, STORE_JOB_RETRY_WAIT, 1, 2000));
+    struct store_job j = get_job(&f, job_of_event(&f, ev));
+    assert_int_equal(j.attempts, 0);                 /* refunded */
+    assert_true(j.next_at >= t0 + 300);
+    assert_non_null(strstr(j.last_error, "503"));
+    store_job_free(&j);
+    assert_true(wait_state(&f, STORE_JOB_DONE, 1, 3000));
+    assert_true(store_now_ms() - t0 >= 300);
+    j = get_job(&f, job_of_event(&f, ev));
+    assert_int_equal(j.attempts, 1);
+    store_job_free(&j);
+    fx_close(&f);
+}
+
+/* Notes when the first call after the outage (the route switched off) is sent. */
+static void note_first_ok(struct fake_remote *fm, int n, void *ud)
+{
+    (void)n;
+    int64_t *at = ud;
+    if (fm->routes[0].times == 0 && !*at) *at = store_now_ms();
+}
+
+/* While OrderEZ is down, one job probes per round and the others wait without sending; the
+ * probe that gets an answer releases every waiting job at once, not each at its own time. */
+static void test_outage_gate_and_release(void **state)
+{
+    (void)state;
+    struct fx f;
+    int64_t first_ok = 0;
+    fx_open(&f, "outage_gate");
+    f.cfg.engine_max_attempts = 3;
+    f.cfg.engine_retry_cap_ms = 2000;              /* holds of 1 s, then 2 s (+ up to 1/4) */
+    f.fr.scripts = two_calls;
+    f.fr.nscripts = 1;
+    f.fm.on_call = note_first_ok;
+    f.fm.on_call_ud = &first_ok;
+    fake_route_add(&f.fm, "/distributor/outlets", ENGINE_CALL_TRANSIENT, 0, "", -1);
+    for (int i = 0; i < 6; i++) {
+        char id[8];
+        snprintf(id, sizeof id, "9%d", i);
+        add_order_event(&f, "orders/create", id, 0);
+    }
+    fx_engine(&f);
+    fake_run_for(f.base, 1600);
+    /* Four first calls (four slots; the other two jobs start after the outage was found and
+     * send nothing) and one probe round: every held job probing would make it ten. */
+    int during = fake_count_path(&f.fm, "/distributor/outlets");
+    assert_true(during >= 5);
+    assert_true(during <= 7);
+    assert_int_equal(fake_count_state(f.st, STORE_JOB_DEAD), 0);
+    assert_int_equal(fake_count_state(f.st, STORE_JOB_RETRY_WAIT), 6);
+    struct store_job *jobs = NULL;
+    size_t n = 0;
+    assert_int_equal(store_jobs_list(f.st, STORE_JOB_RETRY_WAIT, 10, &jobs, &n), 0);
+    int waiting = 0;
+    for (size_t i = 0; i < n; i++) waiting += strncmp(jobs[i].last_error, "waiting for orderez: ", 21) == 0;
+    store_jobs_free(jobs, n);
+    assert_true(waiting >= 4);                      /* all but the first two failures */
+
+    f.fm.routes[0].times = 0;                       /* OrderEZ is back */
+    assert_true(wait_state(&f, STORE_JOB_DONE, 6, 4000));
+    assert_true(first_ok > 0);
+    /* Released with the probe's answer: the others' own holds ran up to 500 ms past it. */
+    assert_true(store_now_ms() - first_ok < 200);
+    assert_int_equal(fake_count_state(f.st, STORE_JOB_DEAD), 0);
+    struct engine_stats s;
+    assert_int_equal(engine_stats(f.eng, &s), 0);
+    assert_int_equal(s.remote_down[ENGINE_IO_ORDEREZ], 0);
     fx_close(&f);
 }
 
@@ -716,6 +842,9 @@ int main(void)
         cmocka_unit_test(test_backoff_bounds),
         cmocka_unit_test(test_retry_then_success_stable_keys),
         cmocka_unit_test(test_max_attempts_dead),
+        cmocka_unit_test(test_outage_holds_jobs),
+        cmocka_unit_test(test_outage_retry_after),
+        cmocka_unit_test(test_outage_gate_and_release),
         cmocka_unit_test(test_transient_rule_error_retries),
         cmocka_unit_test(test_permanent_dead_with_request_and_traceback),
         cmocka_unit_test(test_rule_error_dead),

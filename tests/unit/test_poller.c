@@ -37,7 +37,7 @@ static void answer_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct pending *p = arg;
-    p->done(p->cbud, p->cls, p->cls ? 503 : 200, p->body, p->cls ? "HTTP 503" : NULL);
+    p->done(p->cbud, p->cls, p->cls ? 503 : 200, p->body, p->cls ? "HTTP 503" : NULL, 0);
     event_free(p->ev);
     free(p);
 }
