@@ -403,11 +403,6 @@ int dryrun_cmd(int argc, char **argv)
     struct dryrun_opts o = { 0 };
     const char *events = NULL, *rules_dir = NULL, *conf = NULL, *fixtures = NULL;
     int c;
-    /* With TZ unset, glibc's mktime (Lua's os.time, once per order in the order rule) stats
-     * /etc/localtime on every call to see whether it changed: ~5 % of the replay. Naming that
-     * same file in TZ gives the same zone, read once. Set here, before any thread exists
-     * (setenv is not thread-safe); an explicit TZ is left alone. */
-    if (!getenv("TZ")) setenv("TZ", ":/etc/localtime", 0);
     optind = 1;
     while ((c = getopt_long(argc, argv, "e:r:c:F:x:djq", longopts, NULL)) != -1) {
         switch (c) {
