@@ -425,7 +425,7 @@ static int outage_check(struct engine_slot *sl, const char *msg)
     int64_t until = outage_failure(&eng->outage, remote, sl->resp_status,
                                    sl->resp_retry_after_s, now, &went_down);
     if (went_down)
-        log_warn("remote is down; jobs that need it wait for it without spending attempts",
+        log_warn("remote is down: jobs wait for it without spending attempts, one probes it",
                  "remote", name, "error", msg);
     if (!until) return 0;
     hold(sl, now, until, msg);
@@ -615,6 +615,16 @@ static void on_pick(evutil_socket_t fd, short what, void *arg)
     if (eng->stopping || !eng->started) return;
     int free_slots = (int)eng->concurrency - eng->nrunning;
     if (free_slots <= 0) return;
+    /* Shopify or OrderEZ down: no job starts until its next probe. Nearly every job needs
+     * them, and each one started would run its rule to the call only to be held, the backlog
+     * becoming jobs at the pick's pace meanwhile: the whole backlog once per probe round.
+     * (A notification sink being down pauses nothing: its jobs are held one by one.) */
+    int64_t paused = outage_paused_until(&eng->outage, 1u << ENGINE_IO_SHOPIFY |
+                                         1u << ENGINE_IO_ORDEREZ, store_now_ms());
+    if (paused) {
+        arm_retry(eng, paused);
+        return;
+    }
     int64_t *ids = calloc((size_t)free_slots, sizeof *ids);
     size_t n = 0;
     if (!ids) return;

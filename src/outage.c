@@ -43,6 +43,17 @@ int64_t outage_gate(struct outage *o, int remote, int64_t now)
     return 0;
 }
 
+int64_t outage_paused_until(const struct outage *o, unsigned mask, int64_t now)
+{
+    int64_t until = 0;
+    for (int i = 0; i < OUTAGE_REMOTES; i++) {
+        const struct outage_remote *r = &o->r[i];
+        if ((mask >> i & 1u) && r->down && now < r->hold_until && r->hold_until > until)
+            until = r->hold_until;
+    }
+    return until;
+}
+
 int64_t outage_failure(struct outage *o, int remote, long status, double retry_after_s,
                        int64_t now, int *went_down)
 {

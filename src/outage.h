@@ -54,6 +54,10 @@ int64_t outage_answer(struct outage *o, int remote, int64_t now);
  * length, in case it never comes), so one job probes per round, not every held one. */
 int64_t outage_gate(struct outage *o, int remote, int64_t now);
 
+/* While one of the remotes in mask (bits by index) is down and its hold has not ended: the
+ * latest such hold's end; else 0. */
+int64_t outage_paused_until(const struct outage *o, unsigned mask, int64_t now);
+
 /* A call to remote failed transiently with status (0 = no answer) and retry_after_s (<= 0:
  * none). Returns 0 when the job should retry as usual (spending an attempt), or the time (ms)
  * from which the job should run again without spending one: the remote is down. *went_down

@@ -119,6 +119,28 @@ static void test_retry_after(void **state)
     assert_int_equal(down, 0);
 }
 
+/* The engine pauses while a core remote is down, until the latest hold among them ends. */
+static void test_paused_until(void **state)
+{
+    (void)state;
+    struct outage o;
+    int down = 0;
+    const unsigned core = 1u << SHOP | 1u << OEZ;
+    outage_init(&o, 30000);
+    assert_int_equal(outage_paused_until(&o, core, 0), 0);
+    outage_failure(&o, 2, 503, 10.0, 0, &down);             /* the notify sink: not core */
+    assert_int_equal(o.r[2].down, 1);
+    assert_int_equal(outage_paused_until(&o, core, 0), 0);
+    assert_int_equal(outage_paused_until(&o, 1u << 2, 0), 10000);
+    outage_failure(&o, OEZ, 503, 5.0, 0, &down);
+    outage_failure(&o, SHOP, 503, 7.0, 0, &down);
+    assert_int_equal(outage_paused_until(&o, core, 100), 7000);
+    assert_int_equal(outage_paused_until(&o, 1u << OEZ, 100), 5000);
+    assert_int_equal(outage_paused_until(&o, core, 7000), 0); /* probe time: running again */
+    outage_answer(&o, SHOP, 200);
+    assert_int_equal(outage_paused_until(&o, core, 300), 5000);
+}
+
 static void test_signals_and_bad_remote(void **state)
 {
     (void)state;
@@ -146,6 +168,7 @@ int main(void)
         cmocka_unit_test(test_answer_resets),
         cmocka_unit_test(test_holds_double_to_the_cap),
         cmocka_unit_test(test_retry_after),
+        cmocka_unit_test(test_paused_until),
         cmocka_unit_test(test_signals_and_bad_remote),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
