@@ -48,6 +48,11 @@ static int dec_value(struct dec *d, int depth);
 /* The string cache (see lua_json_internal.h). */
 static const char scache_key = 0;
 
+const void *lua_json_scache_key(void)
+{
+    return &scache_key;
+}
+
 struct scache *lua_json_push_scache(lua_State *L)
 {
     if (lua_rawgetp(L, LUA_REGISTRYINDEX, &scache_key) != LUA_TUSERDATA) {

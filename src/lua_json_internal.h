@@ -52,6 +52,8 @@ struct scache {
 
 /* Pushes the state's cache table and returns the cache, made on first use. */
 struct scache *lua_json_push_scache(lua_State *L);
+/* The registry key of the cache's userdata (light userdata), once lua_json_push_scache made it. */
+const void *lua_json_scache_key(void);
 
 /* The words that tell the n bytes at s (1 <= n <= SCACHE_MAXLEN) apart from any other n bytes:
  * from 8 bytes on, the first and the last 8 (overlapping), which cover every byte up to 16,

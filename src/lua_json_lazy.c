@@ -25,24 +25,62 @@
 static const char doc_key = 'd';  /* in a lazy metatable: its document */
 static const char weak_key = 'w'; /* registry: lazy table -> index of its token */
 
-/* The userdata of a document: this header, then the tokens, the unescaped bytes, the text.
- * Its user values: 1 the objects' metatable, 2 the arrays'. */
+/* The userdata of a document: this header, then the tokens, the unescaped bytes, the text and
+ * the marks. Its user values: 1 the objects' metatable, 2 the arrays'. */
 struct lazy_doc {
     const struct json_tok *tok;
     size_t ntok;
     const unsigned char *text, *end, *bytes;
+    /* bit j: the member whose value is token j was made (or assigned, or deleted) in its
+     * object, so its source value must not come back when its slot is empty */
+    unsigned char *marks;
+    /* the last lazy table of this document made or looked up, and its token: rules read a
+     * few members of one table in a row, and the weak table's lookup is the dearer part of a
+     * read. Sound though the table may be collected: a new lazy table of this document at the
+     * same address is entered here as it is made, and no other table calls these
+     * metamethods with this document. */
+    const void *last_t;
+    size_t last_i;
 };
 
-/* ---- filling a table ---- */
+static int marked(const struct lazy_doc *d, size_t j)
+{
+    return d->marks[j >> 3] & (1u << (j & 7));
+}
 
-/* Where a fill finds what it needs on the stack. */
-struct fill {
+static void mark(struct lazy_doc *d, size_t j)
+{
+    d->marks[j >> 3] |= (unsigned char)(1u << (j & 7));
+}
+
+/* The token after the value at j. */
+static size_t after(const struct lazy_doc *d, size_t j)
+{
+    const struct json_tok *k = &d->tok[j];
+    return k->kind == JT_OBJECT || k->kind == JT_ARRAY ? (size_t)k->v.end : j + 1;
+}
+
+/* The value token of the member named k (klen bytes) of the object at token i: the last one
+ * of that name, as decoding sets them in order. 0 when there is none (0 is never a member). */
+static size_t find_member(const struct lazy_doc *d, size_t i, const char *k, size_t klen)
+{
+    size_t found = 0, j = i + 1, end = (size_t)d->tok[i].v.end;
+    while (j < end) {
+        const struct json_tok *kt = &d->tok[j];
+        if (kt->n == klen) {
+            const unsigned char *ks = (kt->kind == JT_STRING ? d->text : d->bytes) + kt->v.s.off;
+            if (memcmp(ks, k, klen) == 0) found = j + 1;
+        }
+        j = after(d, j + 1);
+    }
+    return found;
+}
+
+/* What building needs: the document, the weak table and the string cache on the stack. */
+struct bld {
     lua_State *L;
-    const struct lazy_doc *d;
-    int mts;          /* the objects' metatable; the arrays' at mts + 1 */
-    int weak;         /* the weak table */
-    int array_mt;     /* the ez.json.array marker */
-    int cache_tbl;
+    struct lazy_doc *d;
+    int doc, weak, cache_tbl;
     struct scache *cache;
 };
 
@@ -59,69 +97,151 @@ static void push_weak(lua_State *L)
     lua_rawsetp(L, LUA_REGISTRYINDEX, &weak_key);
 }
 
+/* Sets b up for the document at doc and the weak table at weak; pushes the cache's table. */
+static void bld_open(struct bld *b, lua_State *L, int doc, int weak)
+{
+    luaL_checkstack(L, 16, "json: nesting too deep");
+    b->L = L;
+    b->d = lua_touserdata(L, doc);
+    b->doc = doc;
+    b->weak = weak;
+    b->cache = lua_json_push_scache(L);
+    b->cache_tbl = lua_gettop(L);
+}
+
+/* The same in a metamethod, from its upvalues (see make_mts): nothing to look up. */
+static void bld_upvalues(struct bld *b, lua_State *L)
+{
+    luaL_checkstack(L, 16, "json: nesting too deep");
+    b->L = L;
+    b->d = lua_touserdata(L, lua_upvalueindex(1));
+    b->doc = lua_upvalueindex(1);
+    b->weak = lua_upvalueindex(2);
+    b->cache_tbl = lua_upvalueindex(3);
+    b->cache = lua_touserdata(L, lua_upvalueindex(4));
+}
+
 /* Pushes the value of token j: a scalar as the decoders make it; an object or array as a new
  * lazy table sized for its members (an empty one as the decoders make it: nothing to defer).
- * Returns the index of the token after the value. Needs 4 stack slots. */
-static size_t push_member(struct fill *f, size_t j)
+ * Needs 4 stack slots. */
+static void push_value(struct bld *b, size_t j)
 {
-    lua_State *L = f->L;
-    const struct json_tok *k = &f->d->tok[j];
-    if (!lj_tape_scalar(L, f->cache, f->cache_tbl, k, f->d->text, f->d->end, f->d->bytes))
-        return j + 1;
+    lua_State *L = b->L;
+    const struct json_tok *k = &b->d->tok[j];
+    if (!lj_tape_scalar(L, b->cache, b->cache_tbl, k, b->d->text, b->d->end, b->d->bytes)) return;
     int arr = k->kind == JT_ARRAY, n = (int)k->n;
     lua_createtable(L, arr ? n : 0, arr ? 0 : n);
     if (n == 0) {
-        if (arr) {
-            lua_pushvalue(L, f->array_mt);
-            lua_setmetatable(L, -2);
-        }
-        return j + 1;
+        if (arr) lua_json_setarray(L, -1);
+        return;
     }
-    lua_pushvalue(L, f->mts + arr);
+    lua_getiuservalue(L, b->doc, 1 + arr);
     lua_setmetatable(L, -2);
     lua_pushvalue(L, -1);
     lua_pushinteger(L, (lua_Integer)j);
-    lua_rawset(L, f->weak);
-    return (size_t)k->v.end;
+    lua_rawset(L, b->weak);
+    b->d->last_t = lua_topointer(L, -1);
+    b->d->last_i = j;
 }
 
-/* Fills the lazy table at t (absolute) from token i, then makes it ordinary. The members are
- * made on the stack first and set afterwards, as the decoders do: only making them allocates
- * (the table was created with room for them all), so a memory error leaves the table untouched
- * and still lazy. An object too large for the stack is set member by member instead. */
-static void fill_members(struct fill *f, int t, size_t i)
+static void push_key(struct bld *b, size_t j)
 {
-    lua_State *L = f->L;
-    const struct json_tok *k = &f->d->tok[i];
-    int obj = k->kind == JT_OBJECT, n = (int)k->n;
-    int at_once = k->n < 1u << 24 && lua_checkstack(L, (obj ? 2 : 1) * n + 8);
-    int base = lua_gettop(L);
-    size_t j = i + 1;
-    for (int m = 0; m < n; m++) {
-        if (!at_once) luaL_checkstack(L, 8, "json: nesting too deep");
-        if (obj) lj_tape_string(L, f->cache, f->cache_tbl, &f->d->tok[j++], f->d->text, f->d->end,
-                                f->d->bytes);
-        j = push_member(f, j);
-        if (at_once) continue;
-        if (obj) lua_rawset(L, t);
-        else lua_rawseti(L, t, m + 1);
-    }
-    if (at_once && obj) { /* in document order: a repeated key, the last one wins */
-        for (int m = 0; m < n; m++) {
-            lua_pushvalue(L, base + 1 + 2 * m);
-            lua_pushvalue(L, base + 2 + 2 * m);
-            lua_rawset(L, t);
-        }
-    } else if (at_once) {
-        for (int m = n; m > 0; m--) lua_rawseti(L, t, m); /* pops the last element */
-    }
-    lua_settop(L, base);
-    if (obj) lua_pushnil(L);
-    else lua_pushvalue(L, f->array_mt);
+    lj_tape_string(b->L, b->cache, b->cache_tbl, &b->d->tok[j], b->d->text, b->d->end,
+                   b->d->bytes);
+}
+
+/* The lazy table at t is now whole: an ordinary table from here on. */
+static void unlazy(struct bld *b, int t, int arr)
+{
+    lua_State *L = b->L;
+    if (arr) lua_json_push_array_mt(L);
+    else lua_pushnil(L);
     lua_setmetatable(L, t);
     lua_pushvalue(L, t);
     lua_pushnil(L);
-    lua_rawset(L, f->weak);
+    lua_rawset(L, b->weak);
+}
+
+/* Fills the lazy table at t (absolute), of token i, with every member it lacks, in document
+ * order, then makes it ordinary. A member already made or assigned (marked) is left as the
+ * rule left it, and so is any earlier member of the same name (the last one is the one that
+ * counts, and only the last one is ever marked). Members are made on the stack first and set
+ * afterwards, each marked as it is set: a memory error leaves a table whose every member is
+ * either set and marked or still to come, which a later fill completes. An object too large
+ * for the stack is set member by member. */
+static void fill_members(struct bld *b, int t, size_t i)
+{
+    lua_State *L = b->L;
+    struct lazy_doc *d = b->d;
+    const struct json_tok *k = &d->tok[i];
+    int obj = k->kind == JT_OBJECT, n = (int)k->n, seen = 0;
+    int base = lua_gettop(L);
+    size_t end = (size_t)k->v.end;
+    if (obj) { /* the names of the marked members: their earlier namesakes stay out */
+        for (size_t j = i + 1; j < end; j = after(d, j + 1)) {
+            if (!marked(d, j + 1)) continue;
+            if (!seen) {
+                lua_createtable(L, 0, 4);
+                seen = lua_gettop(L);
+            }
+            push_key(b, j);
+            lua_pushboolean(L, 1);
+            lua_rawset(L, seen);
+        }
+    }
+    int top = lua_gettop(L), nset = 0;
+    int at_once = k->n < 1u << 24 && lua_checkstack(L, 3 * n + 8);
+    for (size_t j = i + 1, m = 1; j < end; m++) {
+        if (!at_once) luaL_checkstack(L, 8, "json: nesting too deep");
+        size_t v = obj ? j + 1 : j, next = after(d, v);
+        if (obj && marked(d, v)) {
+            j = next;
+            continue;
+        }
+        if (obj) {
+            push_key(b, j);
+            if (seen) {
+                lua_pushvalue(L, -1);
+                if (lua_rawget(L, seen) != LUA_TNIL) {
+                    lua_pop(L, 2);
+                    j = next;
+                    continue;
+                }
+                lua_pop(L, 1);
+            }
+        } else {
+            lua_pushinteger(L, (lua_Integer)m);
+        }
+        push_value(b, v);
+        lua_pushinteger(L, (lua_Integer)v);
+        if (!at_once) {
+            lua_insert(L, -3);
+            lua_rawset(L, t);
+            if (obj) mark(d, (size_t)lua_tointeger(L, -1));
+            lua_pop(L, 1);
+        } else {
+            nset++;
+        }
+        j = next;
+    }
+    for (int s = 0; s < nset; s++) { /* in document order: of namesakes, the last one wins */
+        lua_pushvalue(L, top + 1 + 3 * s);
+        lua_pushvalue(L, top + 2 + 3 * s);
+        lua_rawset(L, t);
+        if (obj) mark(d, (size_t)lua_tointeger(L, top + 3 + 3 * s));
+    }
+    lua_settop(L, base);
+    unlazy(b, t, !obj);
+}
+
+/* The token of the lazy table at t (the weak table at weak); raises if it has none. */
+static size_t token_of(lua_State *L, int t, int weak)
+{
+    lua_pushvalue(L, t);
+    if (lua_rawget(L, weak) != LUA_TNUMBER) luaL_error(L, "json: a lazy table lost its place");
+    size_t i = (size_t)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    return i;
 }
 
 static int fill(lua_State *L, int t, int deep)
@@ -132,20 +252,12 @@ static int fill(lua_State *L, int t, int deep)
         lua_pop(L, 2);
         return 0;
     }
-    int base = lua_gettop(L) - 2;                  /* base+1 mt, base+2 doc */
-    struct fill f = { L, lua_touserdata(L, base + 2), base + 3, base + 5, base + 6, base + 7,
-                      NULL };
-    lua_getiuservalue(L, base + 2, 1);             /* base+3, base+4: the metatables */
-    lua_getiuservalue(L, base + 2, 2);
-    push_weak(L);                                  /* base+5 */
-    lua_json_push_array_mt(L);                     /* base+6 */
-    f.cache = lua_json_push_scache(L);             /* base+7 */
-    lua_pushvalue(L, t);
-    if (lua_rawget(L, f.weak) != LUA_TNUMBER) luaL_error(L, "json: a lazy table lost its place");
-    size_t i = (size_t)lua_tointeger(L, -1);
-    lua_pop(L, 1);
-    fill_members(&f, t, i);
-    if (deep) { /* every value is new: no cycle, and no table the rule has seen */
+    int base = lua_gettop(L) - 2; /* base+1 mt, base+2 doc */
+    push_weak(L);                 /* base+3 */
+    struct bld b;
+    bld_open(&b, L, base + 2, base + 3);
+    fill_members(&b, t, token_of(L, t, base + 3));
+    if (deep) { /* a table still lazy is one the rule cannot have changed but for members */
         lua_pushnil(L);
         while (lua_next(L, t)) {
             if (lua_type(L, -1) == LUA_TTABLE) fill(L, lua_gettop(L), 1);
@@ -156,26 +268,89 @@ static int fill(lua_State *L, int t, int deep)
     return 1;
 }
 
-/* ---- the metamethods: each fills the table, then does what an ordinary table would ---- */
+/* ---- the metamethods: C closures, upvalues the document, the weak table, the string
+ * cache's table and the cache ---- */
+
+/* An array is filled whole on its first touch (rules walk arrays whole); an object makes the
+ * member asked for, if it has one that was never made. */
+/* token_of for a metamethod's table, through the document's last table */
+static size_t token_of_mm(struct bld *b)
+{
+    const void *t = lua_topointer(b->L, 1);
+    if (t != b->d->last_t) {
+        b->d->last_i = token_of(b->L, 1, b->weak);
+        b->d->last_t = t;
+    }
+    return b->d->last_i;
+}
 
 static int lazy_index(lua_State *L)
 {
-    fill(L, 1, 0);
     lua_settop(L, 2);
-    lua_rawget(L, 1);
+    struct bld b;
+    bld_upvalues(&b, L);
+    size_t i = token_of_mm(&b), j;
+    if (b.d->tok[i].kind == JT_ARRAY) {
+        fill_members(&b, 1, i);
+        lua_pushvalue(L, 2);
+        lua_rawget(L, 1);
+        return 1;
+    }
+    size_t klen;
+    const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tolstring(L, 2, &klen) : NULL;
+    if (!k || !(j = find_member(b.d, i, k, klen)) || marked(b.d, j)) {
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_pushvalue(L, 2);
+    push_value(&b, j);
+    lua_pushvalue(L, -1);
+    lua_insert(L, -3);   /* ... value key value */
+    lua_rawset(L, 1);
+    mark(b.d, j);
     return 1;
 }
 
-/* The errors an assignment to an ordinary table raises, with the assigning line's position
- * (luaL_error's level 1 is the function that triggered the metamethod). */
+/* Sets t[k] = v in a new table: for the message Lua's own assignment raises (nil or NaN k). */
+static int set_in_new(lua_State *L)
+{
+    lua_newtable(L);
+    lua_insert(L, 1);
+    lua_rawset(L, 1);
+    return 0;
+}
+
+/* A member assigned before it was read is never made: the mark keeps it from coming back. An
+ * assignment Lua refuses (a nil or NaN key) raises Lua's own message with the assigning line's
+ * position, as the assignment itself would (luaL_where's level 1 is the function that
+ * triggered the metamethod). */
 static int lazy_newindex(lua_State *L)
 {
-    fill(L, 1, 0);
     lua_settop(L, 3);
-    if (lua_isnil(L, 2)) return luaL_error(L, "index is nil");
-    if (lua_type(L, 2) == LUA_TNUMBER && !lua_isinteger(L, 2) && isnan(lua_tonumber(L, 2)))
-        return luaL_error(L, "index is NaN");
+    if (lua_isnil(L, 2) || (lua_type(L, 2) == LUA_TNUMBER && !lua_isinteger(L, 2) &&
+                            isnan(lua_tonumber(L, 2)))) {
+        lua_pushcfunction(L, set_in_new);
+        lua_pushvalue(L, 2);
+        lua_pushvalue(L, 3);
+        if (lua_pcall(L, 2, 0, 0) == LUA_OK) return 0; /* v nil: nothing to set, no error */
+        luaL_where(L, 1);
+        lua_insert(L, -2);
+        lua_concat(L, 2);
+        return lua_error(L);
+    }
+    struct bld b;
+    bld_upvalues(&b, L);
+    size_t i = token_of_mm(&b), j = 0;
+    if (b.d->tok[i].kind == JT_ARRAY) {
+        fill_members(&b, 1, i);
+    } else if (lua_type(L, 2) == LUA_TSTRING) {
+        size_t klen;
+        const char *k = lua_tolstring(L, 2, &klen);
+        j = find_member(b.d, i, k, klen);
+    }
+    lua_settop(L, 3);
     lua_rawset(L, 1);
+    if (j) mark(b.d, j); /* after the set, which may fail (memory) and leave it unassigned */
     return 0;
 }
 
@@ -195,20 +370,32 @@ static int lazy_pairs(lua_State *L)
     return 3;
 }
 
-static void push_mt(lua_State *L, int doc, int array)
+/* The two metatables of the document at doc (the weak table at weak), as its user values. */
+static void make_mts(lua_State *L, int doc, int weak)
 {
+    luaL_checkstack(L, 8, "json: nesting too deep");
+    lua_json_push_scache(L);                        /* the cache's table */
+    lua_rawgetp(L, LUA_REGISTRYINDEX, lua_json_scache_key()); /* the cache */
     static const luaL_Reg mm[] = {
         { "__index", lazy_index }, { "__newindex", lazy_newindex }, { "__len", lazy_len },
         { "__pairs", lazy_pairs }, { NULL, NULL },
     };
-    lua_createtable(L, 0, 6);
-    luaL_setfuncs(L, mm, 0);
-    if (array) {
-        lua_pushliteral(L, "ez.json.array");
-        lua_setfield(L, -2, "__name");
+    for (int arr = 0; arr < 2; arr++) {
+        lua_createtable(L, 0, 6);
+        lua_pushvalue(L, doc);
+        lua_pushvalue(L, weak);
+        lua_pushvalue(L, -5);
+        lua_pushvalue(L, -5);
+        luaL_setfuncs(L, mm, 4);
+        if (arr) {
+            lua_pushliteral(L, "ez.json.array");
+            lua_setfield(L, -2, "__name");
+        }
+        lua_pushvalue(L, doc);
+        lua_rawsetp(L, -2, &doc_key);
+        lua_setiuservalue(L, doc, 1 + arr);
     }
-    lua_pushvalue(L, doc);
-    lua_rawsetp(L, -2, &doc_key);
+    lua_pop(L, 2);
 }
 
 void lua_json_decode_lazy(lua_State *L, const struct json_tape *t, const char *s, size_t len)
@@ -218,9 +405,9 @@ void lua_json_decode_lazy(lua_State *L, const struct json_tape *t, const char *s
         lua_json_decode_tape(L, t, s, len); /* no tape (then from s), or no table to defer */
         return;
     }
-    luaL_checkstack(L, 12, "json: nesting too deep");
-    size_t toks = t->ntok * sizeof *t->tok;
-    struct lazy_doc *d = lua_newuserdatauv(L, sizeof *d + toks + t->nbytes + len, 2);
+    luaL_checkstack(L, 16, "json: nesting too deep");
+    size_t toks = t->ntok * sizeof *t->tok, nmarks = (t->ntok + 7) / 8;
+    struct lazy_doc *d = lua_newuserdatauv(L, sizeof *d + toks + t->nbytes + len + nmarks, 2);
     int doc = lua_gettop(L);
     unsigned char *p = (unsigned char *)(d + 1); /* the header keeps the tokens aligned */
     memcpy(p, t->tok, toks);
@@ -233,16 +420,15 @@ void lua_json_decode_lazy(lua_State *L, const struct json_tape *t, const char *s
     memcpy(p, s, len);
     d->text = p;
     d->end = p + len;
-    push_mt(L, doc, 0);
-    lua_setiuservalue(L, doc, 1);
-    push_mt(L, doc, 1);
-    lua_setiuservalue(L, doc, 2);
-    lua_getiuservalue(L, doc, 1);
-    lua_getiuservalue(L, doc, 2);
+    d->marks = p + len;
+    memset(d->marks, 0, nmarks);
+    d->last_t = NULL;
+    d->last_i = 0;
     push_weak(L);
-    lua_json_push_array_mt(L);
-    struct fill f = { L, d, doc + 1, doc + 3, doc + 4, 0, NULL };
-    push_member(&f, 0); /* the root has members (not empty): no string is pushed */
+    make_mts(L, doc, doc + 1);
+    struct bld b;
+    bld_open(&b, L, doc, doc + 1);
+    push_value(&b, 0); /* the root: a table with members, or an empty one */
     lua_replace(L, doc);
     lua_settop(L, doc);
 }
@@ -289,4 +475,96 @@ int lua_json_lazy_next(lua_State *L)
     if (lua_next(L, 1)) return 2;
     lua_pushnil(L);
     return 1;
+}
+
+/* ---- the base functions that see past metamethods: each fills a lazy table first, then does
+ * what the base library's does (lbaselib.c, Lua 5.4), with its checks and messages. Every
+ * table goes through them, so pairs() still returns the global next. ---- */
+
+static int base_pairs_cont(lua_State *L, int status, lua_KContext k)
+{
+    (void)L, (void)status, (void)k;
+    return 3;
+}
+
+static int base_pairs(lua_State *L)
+{
+    luaL_checkany(L, 1);
+    lua_json_lazy_force(L, 1, 0);
+    if (luaL_getmetafield(L, 1, "__pairs") == LUA_TNIL) {
+        lua_pushcfunction(L, lua_json_lazy_next);
+        lua_pushvalue(L, 1);
+        lua_pushnil(L);
+    } else {
+        lua_pushvalue(L, 1);
+        lua_callk(L, 1, 3, 0, base_pairs_cont); /* a rule's __pairs may yield, as there */
+    }
+    return 3;
+}
+
+static int base_rawget(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checkany(L, 2);
+    lua_settop(L, 2);
+    lua_json_lazy_force(L, 1, 0);
+    lua_rawget(L, 1);
+    return 1;
+}
+
+static int base_rawset(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checkany(L, 2);
+    luaL_checkany(L, 3);
+    lua_settop(L, 3);
+    lua_json_lazy_force(L, 1, 0);
+    lua_rawset(L, 1);
+    return 1;
+}
+
+static int base_rawlen(lua_State *L)
+{
+    int t = lua_type(L, 1);
+    luaL_argexpected(L, t == LUA_TTABLE || t == LUA_TSTRING, 1, "table or string");
+    if (t == LUA_TTABLE) lua_json_lazy_force(L, 1, 0);
+    lua_pushinteger(L, (lua_Integer)lua_rawlen(L, 1));
+    return 1;
+}
+
+static int base_getmetatable(lua_State *L)
+{
+    luaL_checkany(L, 1);
+    if (lua_type(L, 1) == LUA_TTABLE) lua_json_lazy_force(L, 1, 0);
+    if (!lua_getmetatable(L, 1)) {
+        lua_pushnil(L);
+        return 1;
+    }
+    luaL_getmetafield(L, 1, "__metatable");
+    return 1;
+}
+
+/* setmetatable without the sandbox's rules (rules_load.c has its own, which fills too) */
+static int base_setmetatable(lua_State *L)
+{
+    int t = lua_type(L, 2);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_argexpected(L, t == LUA_TNIL || t == LUA_TTABLE, 2, "nil or table");
+    lua_json_lazy_force(L, 1, 0);
+    if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL)
+        return luaL_error(L, "cannot change a protected metatable");
+    lua_settop(L, 2);
+    lua_setmetatable(L, 1);
+    return 1;
+}
+
+void lua_json_lazy_open_base(lua_State *L)
+{
+    static const luaL_Reg fns[] = {
+        { "next", lua_json_lazy_next }, { "pairs", base_pairs }, { "rawget", base_rawget },
+        { "rawset", base_rawset }, { "rawlen", base_rawlen },
+        { "getmetatable", base_getmetatable }, { "setmetatable", base_setmetatable },
+        { NULL, NULL },
+    };
+    luaL_setfuncs(L, fns, 0);
 }

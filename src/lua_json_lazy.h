@@ -35,6 +35,10 @@ int lua_json_lazy_pforce(lua_State *L, int idx, int *nomem);
  * sandbox's next, and the iterator pairs() returns. */
 int lua_json_lazy_next(lua_State *L);
 
+/* Sets next, pairs, rawget, rawset, rawlen, getmetatable and setmetatable in the table at the
+ * top: the base library's, but filling a lazy table first. */
+void lua_json_lazy_open_base(lua_State *L);
+
 /* True when the value at idx is a lazy table not yet filled. Does not allocate. */
 int lua_json_lazy_is(lua_State *L, int idx);
 

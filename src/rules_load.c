@@ -349,79 +349,6 @@ static int fast_tostring(lua_State *L)
     return 1;
 }
 
-/* ---- the base functions that see past metamethods, for lazy tables (lua_json_lazy.h):
- * each fills a lazy table first, then does what the base library's does, with its checks and
- * messages. Every table gets them, so pairs() still returns the global next. ---- */
-
-static int pairs_cont(lua_State *L, int status, lua_KContext k)
-{
-    (void)L, (void)status, (void)k;
-    return 3;
-}
-
-static int lazy_pairs(lua_State *L)
-{
-    luaL_checkany(L, 1);
-    lua_json_lazy_force(L, 1, 0);
-    if (luaL_getmetafield(L, 1, "__pairs") == LUA_TNIL) {
-        lua_pushcfunction(L, lua_json_lazy_next);
-        lua_pushvalue(L, 1);
-        lua_pushnil(L);
-    } else {
-        lua_pushvalue(L, 1);
-        lua_callk(L, 1, 3, 0, pairs_cont); /* a rule's __pairs may yield, as there */
-    }
-    return 3;
-}
-
-static int lazy_rawget(lua_State *L)
-{
-    luaL_checktype(L, 1, LUA_TTABLE);
-    luaL_checkany(L, 2);
-    lua_settop(L, 2);
-    lua_json_lazy_force(L, 1, 0);
-    lua_rawget(L, 1);
-    return 1;
-}
-
-static int lazy_rawset(lua_State *L)
-{
-    luaL_checktype(L, 1, LUA_TTABLE);
-    luaL_checkany(L, 2);
-    luaL_checkany(L, 3);
-    lua_settop(L, 3);
-    lua_json_lazy_force(L, 1, 0);
-    lua_rawset(L, 1);
-    return 1;
-}
-
-static int lazy_rawlen(lua_State *L)
-{
-    int t = lua_type(L, 1);
-    luaL_argexpected(L, t == LUA_TTABLE || t == LUA_TSTRING, 1, "table or string");
-    if (t == LUA_TTABLE) lua_json_lazy_force(L, 1, 0);
-    lua_pushinteger(L, (lua_Integer)lua_rawlen(L, 1));
-    return 1;
-}
-
-static int lazy_getmetatable(lua_State *L)
-{
-    luaL_checkany(L, 1);
-    if (lua_type(L, 1) == LUA_TTABLE) lua_json_lazy_force(L, 1, 0);
-    if (!lua_getmetatable(L, 1)) {
-        lua_pushnil(L);
-        return 1;
-    }
-    luaL_getmetafield(L, 1, "__metatable");
-    return 1;
-}
-
-static const luaL_Reg lazy_aware[] = {
-    { "next", lua_json_lazy_next }, { "pairs", lazy_pairs }, { "rawget", lazy_rawget },
-    { "rawset", lazy_rawset }, { "rawlen", lazy_rawlen }, { "getmetatable", lazy_getmetatable },
-    { NULL, NULL },
-};
-
 static const char *const base_allowed[] = {
     "assert", "error", "getmetatable", "ipairs", "next", "pairs", "pcall", "rawequal",
     "rawget", "rawlen", "rawset", "select", "tonumber", "tostring", "type", "xpcall",
@@ -474,7 +401,7 @@ static void sandbox_open(lua_State *L)
     lua_pushcfunction(L, fast_tostring);
     lua_setfield(L, g, "tostring");
     lua_pushvalue(L, g);
-    luaL_setfuncs(L, lazy_aware, 0);
+    lua_json_lazy_open_base(L); /* next, pairs, rawget, ... that fill lazy tables first */
     lua_pop(L, 1);
     lua_pushcfunction(L, safe_load);
     lua_setfield(L, g, "load");
