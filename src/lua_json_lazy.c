@@ -1,18 +1,20 @@
 /* lua_json_lazy: see lua_json_lazy.h. Building an order's ~800 strings and ~150 tables was
- * ~46 % of a dry-run's rule thread, for rules that read a tenth of them.
+ * ~46 % of a dry-run's rule thread, for rules that read a fraction of them.
  *
- * A table is filled whole on its first touch rather than member by member: after that it is an
- * ordinary table, so every later read is a plain table read, a missing key costs no metamethod
- * call, and nothing (next, rawget, rawlen, a C reader) can see half a table. What is saved is
- * the subtrees nobody opens, which is where the bulk of an order lies (line items, price sets,
- * addresses).
+ * An object makes a member when it is first read (the last member of that name, as decoding
+ * sets them in order), sets it raw and marks it, so later reads are plain table reads and a
+ * member the rule assigned or deleted never comes back. An array is filled whole on its first
+ * touch (rules walk arrays whole; a half-made sequence would need care in every #). Whatever
+ * looks past metamethods (pairs, next, #, raw access, C readers) fills the table whole first,
+ * and a table filled whole is an ordinary table: no metatable (an array: the ez.json.array
+ * marker, as decoded ones carry), nothing of this module left in it.
  *
- * The state a rule cannot see: a document is one userdata holding a copy of the tape and its
- * text (GC-managed, so allocated through the rules state's allocator and counted against its
- * memory cap, and alive as long as any of its lazy tables), with two metatables of its own,
- * objects' and arrays' (the latter named "ez.json.array" as the marker is, so tostring and
- * error messages read the same); each metatable holds its document under a light key. A
- * registry table with weak keys maps each lazy table to its token. */
+ * The state a rule cannot see: a document is one userdata holding a copy of the tape, its text
+ * and the marks (GC-managed, so allocated through the rules state's allocator and counted
+ * against its memory cap, and alive as long as any of its lazy tables), with two metatables of
+ * its own, objects' and arrays' (the latter named "ez.json.array" as the marker is, so
+ * tostring and error messages read the same), each holding the document under a light key;
+ * a lazy table holds its token under another light key (tok_key). */
 #include "lua_json_lazy.h"
 #include "json_tape.h"
 #include "lua_json.h"
@@ -23,7 +25,11 @@
 #include <string.h>
 
 static const char doc_key = 'd';  /* in a lazy metatable: its document */
-static const char weak_key = 'w'; /* registry: lazy table -> index of its token */
+/* in a lazy table, under this light key no rule can make: its token (an integer) or, for a
+ * large object once read, its lazy_index. The key goes when the table is filled whole, and all
+ * that could see it (next, pairs, C readers) fill first. It was a weak registry table: ~800
+ * instructions an insertion in its rehashes, and an ephemeron for the collector to walk. */
+static const char tok_key = 't';
 
 /* The userdata of a document: this header, then the tokens, the unescaped bytes, the text and
  * the marks. Its user values: 1 the objects' metatable, 2 the arrays'. */
@@ -35,12 +41,23 @@ struct lazy_doc {
      * object, so its source value must not come back when its slot is empty */
     unsigned char *marks;
     /* the last lazy table of this document made or looked up, and its token: rules read a
-     * few members of one table in a row, and the weak table's lookup is the dearer part of a
-     * read. Sound though the table may be collected: a new lazy table of this document at the
+     * few members of one table in a row. Sound though the table may be collected: a new lazy table of this document at the
      * same address is entered here as it is made, and no other table calls these
      * metamethods with this document. */
     const void *last_t;
     size_t last_i;
+    const struct lazy_index *last_ix;
+};
+
+/* The members of a large object by name: open addressing on a hash of the name's words (those
+ * of the string cache, lua_json_internal.h), each slot the member's value token + 1 (0: empty),
+ * the last of a name kept. A scan cost ~8 instructions a member, and an order's top level has
+ * ~80 that rules read a third of, some again and again (missing ones every time). */
+#define INDEX_MIN 32            /* fewer members: scanned */
+struct lazy_index {
+    size_t tok;                 /* the object's token */
+    size_t mask;
+    uint32_t slot[];
 };
 
 static int marked(const struct lazy_doc *d, size_t j)
@@ -60,6 +77,8 @@ static size_t after(const struct lazy_doc *d, size_t j)
     return k->kind == JT_OBJECT || k->kind == JT_ARRAY ? (size_t)k->v.end : j + 1;
 }
 
+static const unsigned char *name_of(const struct lazy_doc *d, const struct json_tok *kt);
+
 /* The value token of the member named k (klen bytes) of the object at token i: the last one
  * of that name, as decoding sets them in order. 0 when there is none (0 is never a member). */
 static size_t find_member(const struct lazy_doc *d, size_t i, const char *k, size_t klen)
@@ -67,44 +86,73 @@ static size_t find_member(const struct lazy_doc *d, size_t i, const char *k, siz
     size_t found = 0, j = i + 1, end = (size_t)d->tok[i].v.end;
     while (j < end) {
         const struct json_tok *kt = &d->tok[j];
-        if (kt->n == klen) {
-            const unsigned char *ks = (kt->kind == JT_STRING ? d->text : d->bytes) + kt->v.s.off;
-            if (memcmp(ks, k, klen) == 0) found = j + 1;
-        }
+        if (kt->n == klen && memcmp(name_of(d, kt), k, klen) == 0) found = j + 1;
         j = after(d, j + 1);
     }
     return found;
 }
 
-/* What building needs: the document, the weak table and the string cache on the stack. */
+static size_t name_hash(const unsigned char *s, size_t n)
+{
+    struct scache_key k = scache_key_of(s, n, s + n);
+    return (size_t)(((k.first * UINT64_C(0x9E3779B97F4A7C15)) ^ k.last ^ k.mid) *
+                    UINT64_C(0xFF51AFD7ED558CCD) >> 29);
+}
+
+static const unsigned char *name_of(const struct lazy_doc *d, const struct json_tok *kt)
+{
+    /* the unescaped bytes of a JT_ESCAPED name, the text's of a JT_STRING one */
+    return (kt->kind == JT_STRING ? d->text : d->bytes) + kt->v.s.off;
+}
+
+static size_t index_find(const struct lazy_doc *d, const struct lazy_index *ix, const char *k,
+                         size_t klen)
+{
+    for (size_t h = name_hash((const unsigned char *)k, klen) & ix->mask, s; (s = ix->slot[h]);
+         h = (h + 1) & ix->mask) {
+        const struct json_tok *kt = &d->tok[s - 2];
+        if (kt->n == klen && memcmp(name_of(d, kt), k, klen) == 0) return s - 1;
+    }
+    return 0;
+}
+
+/* Pushes the index of the object at token i (a userdata: GC-owned, counted in the cap). */
+static struct lazy_index *index_push(lua_State *L, const struct lazy_doc *d, size_t i)
+{
+    size_t size = 16;
+    while (size < 2 * (size_t)d->tok[i].n) size *= 2;
+    struct lazy_index *ix = lua_newuserdatauv(L, sizeof *ix + size * sizeof ix->slot[0], 0);
+    ix->tok = i;
+    ix->mask = size - 1;
+    memset(ix->slot, 0, size * sizeof ix->slot[0]);
+    for (size_t j = i + 1, end = (size_t)d->tok[i].v.end; j < end; j = after(d, j + 1)) {
+        const struct json_tok *kt = &d->tok[j];
+        const unsigned char *name = name_of(d, kt);
+        size_t h = name_hash(name, kt->n) & ix->mask, s;
+        for (; (s = ix->slot[h]); h = (h + 1) & ix->mask) {
+            const struct json_tok *ot = &d->tok[s - 2];
+            if (ot->n == kt->n && memcmp(name_of(d, ot), name, kt->n) == 0) break;
+        }
+        ix->slot[h] = (uint32_t)(j + 2); /* a later namesake takes the slot over */
+    }
+    return ix;
+}
+
+/* What building needs: the document and the string cache on the stack. */
 struct bld {
     lua_State *L;
     struct lazy_doc *d;
-    int doc, weak, cache_tbl;
+    int doc, cache_tbl;
     struct scache *cache;
 };
 
-static void push_weak(lua_State *L)
-{
-    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &weak_key) == LUA_TTABLE) return;
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_createtable(L, 0, 1);
-    lua_pushliteral(L, "k");
-    lua_setfield(L, -2, "__mode");
-    lua_setmetatable(L, -2);
-    lua_pushvalue(L, -1);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &weak_key);
-}
-
-/* Sets b up for the document at doc and the weak table at weak; pushes the cache's table. */
-static void bld_open(struct bld *b, lua_State *L, int doc, int weak)
+/* Sets b up for the document at doc; pushes the cache's table. */
+static void bld_open(struct bld *b, lua_State *L, int doc)
 {
     luaL_checkstack(L, 16, "json: nesting too deep");
     b->L = L;
     b->d = lua_touserdata(L, doc);
     b->doc = doc;
-    b->weak = weak;
     b->cache = lua_json_push_scache(L);
     b->cache_tbl = lua_gettop(L);
 }
@@ -116,9 +164,8 @@ static void bld_upvalues(struct bld *b, lua_State *L)
     b->L = L;
     b->d = lua_touserdata(L, lua_upvalueindex(1));
     b->doc = lua_upvalueindex(1);
-    b->weak = lua_upvalueindex(2);
-    b->cache_tbl = lua_upvalueindex(3);
-    b->cache = lua_touserdata(L, lua_upvalueindex(4));
+    b->cache_tbl = lua_upvalueindex(2);
+    b->cache = lua_touserdata(L, lua_upvalueindex(3));
 }
 
 /* Pushes the value of token j: a scalar as the decoders make it; an object or array as a new
@@ -130,18 +177,19 @@ static void push_value(struct bld *b, size_t j)
     const struct json_tok *k = &b->d->tok[j];
     if (!lj_tape_scalar(L, b->cache, b->cache_tbl, k, b->d->text, b->d->end, b->d->bytes)) return;
     int arr = k->kind == JT_ARRAY, n = (int)k->n;
-    lua_createtable(L, arr ? n : 0, arr ? 0 : n);
     if (n == 0) {
+        lua_createtable(L, 0, 0);
         if (arr) lua_json_setarray(L, -1);
         return;
     }
+    lua_createtable(L, arr ? n : 0, arr ? 1 : n + 1); /* + the token's slot */
     lua_getiuservalue(L, b->doc, 1 + arr);
     lua_setmetatable(L, -2);
-    lua_pushvalue(L, -1);
     lua_pushinteger(L, (lua_Integer)j);
-    lua_rawset(L, b->weak);
+    lua_rawsetp(L, -2, &tok_key);
     b->d->last_t = lua_topointer(L, -1);
     b->d->last_i = j;
+    b->d->last_ix = NULL;
 }
 
 static void push_key(struct bld *b, size_t j)
@@ -157,9 +205,8 @@ static void unlazy(struct bld *b, int t, int arr)
     if (arr) lua_json_push_array_mt(L);
     else lua_pushnil(L);
     lua_setmetatable(L, t);
-    lua_pushvalue(L, t);
     lua_pushnil(L);
-    lua_rawset(L, b->weak);
+    lua_rawsetp(L, t, &tok_key);
 }
 
 /* Fills the lazy table at t (absolute), of token i, with every member it lacks, in document
@@ -234,12 +281,20 @@ static void fill_members(struct bld *b, int t, size_t i)
     unlazy(b, t, !obj);
 }
 
-/* The token of the lazy table at t (the weak table at weak); raises if it has none. */
-static size_t token_of(lua_State *L, int t, int weak)
+/* The token of the lazy table at t, and its index if it has one; raises if it has neither. */
+static size_t token_of(lua_State *L, int t, const struct lazy_index **ix)
 {
-    lua_pushvalue(L, t);
-    if (lua_rawget(L, weak) != LUA_TNUMBER) luaL_error(L, "json: a lazy table lost its place");
-    size_t i = (size_t)lua_tointeger(L, -1);
+    int type = lua_rawgetp(L, t, &tok_key);
+    size_t i;
+    *ix = NULL;
+    if (type == LUA_TUSERDATA) {
+        *ix = lua_touserdata(L, -1);
+        i = (*ix)->tok;
+    } else if (type == LUA_TNUMBER) {
+        i = (size_t)lua_tointeger(L, -1);
+    } else {
+        return (size_t)luaL_error(L, "json: a lazy table lost its place");
+    }
     lua_pop(L, 1);
     return i;
 }
@@ -253,10 +308,10 @@ static int fill(lua_State *L, int t, int deep)
         return 0;
     }
     int base = lua_gettop(L) - 2; /* base+1 mt, base+2 doc */
-    push_weak(L);                 /* base+3 */
     struct bld b;
-    bld_open(&b, L, base + 2, base + 3);
-    fill_members(&b, t, token_of(L, t, base + 3));
+    bld_open(&b, L, base + 2);
+    const struct lazy_index *ix;
+    fill_members(&b, t, token_of(L, t, &ix));
     if (deep) { /* a table still lazy is one the rule cannot have changed but for members */
         lua_pushnil(L);
         while (lua_next(L, t)) {
@@ -268,8 +323,8 @@ static int fill(lua_State *L, int t, int deep)
     return 1;
 }
 
-/* ---- the metamethods: C closures, upvalues the document, the weak table, the string
- * cache's table and the cache ---- */
+/* ---- the metamethods: C closures, upvalues the document, the string cache's table and the
+ * cache ---- */
 
 /* An array is filled whole on its first touch (rules walk arrays whole); an object makes the
  * member asked for, if it has one that was never made. */
@@ -278,10 +333,26 @@ static size_t token_of_mm(struct bld *b)
 {
     const void *t = lua_topointer(b->L, 1);
     if (t != b->d->last_t) {
-        b->d->last_i = token_of(b->L, 1, b->weak);
+        b->d->last_i = token_of(b->L, 1, &b->d->last_ix);
         b->d->last_t = t;
     }
     return b->d->last_i;
+}
+
+/* The value token of the member of the metamethod's object (token i) named by the string at
+ * index 2, or 0. A large object gets its index on its first read (kept in its token's slot,
+ * which the document's last table points into: alive while the table is lazy). */
+static size_t member_mm(struct bld *b, size_t i)
+{
+    lua_State *L = b->L;
+    size_t klen;
+    const char *k = lua_tolstring(L, 2, &klen);
+    if (b->d->tok[i].n < INDEX_MIN) return find_member(b->d, i, k, klen);
+    if (!b->d->last_ix) {
+        b->d->last_ix = index_push(L, b->d, i);
+        lua_rawsetp(L, 1, &tok_key); /* over the integer: no allocation */
+    }
+    return index_find(b->d, b->d->last_ix, k, klen);
 }
 
 static int lazy_index(lua_State *L)
@@ -296,9 +367,7 @@ static int lazy_index(lua_State *L)
         lua_rawget(L, 1);
         return 1;
     }
-    size_t klen;
-    const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tolstring(L, 2, &klen) : NULL;
-    if (!k || !(j = find_member(b.d, i, k, klen)) || marked(b.d, j)) {
+    if (lua_type(L, 2) != LUA_TSTRING || !(j = member_mm(&b, i)) || marked(b.d, j)) {
         lua_pushnil(L);
         return 1;
     }
@@ -344,9 +413,7 @@ static int lazy_newindex(lua_State *L)
     if (b.d->tok[i].kind == JT_ARRAY) {
         fill_members(&b, 1, i);
     } else if (lua_type(L, 2) == LUA_TSTRING) {
-        size_t klen;
-        const char *k = lua_tolstring(L, 2, &klen);
-        j = find_member(b.d, i, k, klen);
+        j = member_mm(&b, i);
     }
     lua_settop(L, 3);
     lua_rawset(L, 1);
@@ -370,23 +437,31 @@ static int lazy_pairs(lua_State *L)
     return 3;
 }
 
-/* The two metatables of the document at doc (the weak table at weak), as its user values. */
-static void make_mts(lua_State *L, int doc, int weak)
+/* The two metatables of the document at doc, as its user values: __index and __newindex the
+ * same two closures in both (__len and __pairs fill the table whole: no upvalue needed). */
+static void make_mts(lua_State *L, int doc)
 {
-    luaL_checkstack(L, 8, "json: nesting too deep");
-    lua_json_push_scache(L);                        /* the cache's table */
-    lua_rawgetp(L, LUA_REGISTRYINDEX, lua_json_scache_key()); /* the cache */
-    static const luaL_Reg mm[] = {
-        { "__index", lazy_index }, { "__newindex", lazy_newindex }, { "__len", lazy_len },
-        { "__pairs", lazy_pairs }, { NULL, NULL },
-    };
+    luaL_checkstack(L, 12, "json: nesting too deep");
+    int base = lua_gettop(L);
+    lua_pushvalue(L, doc);
+    lua_json_push_scache(L);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, lua_json_scache_key());
+    lua_pushvalue(L, base + 1);
+    lua_pushvalue(L, base + 2);
+    lua_pushvalue(L, base + 3);
+    lua_pushcclosure(L, lazy_newindex, 3);        /* base+4 */
+    lua_insert(L, base + 1);
+    lua_pushcclosure(L, lazy_index, 3);           /* base+2 */
     for (int arr = 0; arr < 2; arr++) {
         lua_createtable(L, 0, 6);
-        lua_pushvalue(L, doc);
-        lua_pushvalue(L, weak);
-        lua_pushvalue(L, -5);
-        lua_pushvalue(L, -5);
-        luaL_setfuncs(L, mm, 4);
+        lua_pushvalue(L, base + 2);
+        lua_setfield(L, -2, "__index");
+        lua_pushvalue(L, base + 1);
+        lua_setfield(L, -2, "__newindex");
+        lua_pushcfunction(L, lazy_len);
+        lua_setfield(L, -2, "__len");
+        lua_pushcfunction(L, lazy_pairs);
+        lua_setfield(L, -2, "__pairs");
         if (arr) {
             lua_pushliteral(L, "ez.json.array");
             lua_setfield(L, -2, "__name");
@@ -395,7 +470,7 @@ static void make_mts(lua_State *L, int doc, int weak)
         lua_rawsetp(L, -2, &doc_key);
         lua_setiuservalue(L, doc, 1 + arr);
     }
-    lua_pop(L, 2);
+    lua_settop(L, base);
 }
 
 void lua_json_decode_lazy(lua_State *L, const struct json_tape *t, const char *s, size_t len)
@@ -424,10 +499,10 @@ void lua_json_decode_lazy(lua_State *L, const struct json_tape *t, const char *s
     memset(d->marks, 0, nmarks);
     d->last_t = NULL;
     d->last_i = 0;
-    push_weak(L);
-    make_mts(L, doc, doc + 1);
+    d->last_ix = NULL;
+    make_mts(L, doc);
     struct bld b;
-    bld_open(&b, L, doc, doc + 1);
+    bld_open(&b, L, doc);
     push_value(&b, 0); /* the root: a table with members, or an empty one */
     lua_replace(L, doc);
     lua_settop(L, doc);

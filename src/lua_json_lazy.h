@@ -3,10 +3,10 @@
  * uses the decoders' builders (lua_json_internal.h), so every value is the one lua_json_decode
  * makes. Rules read a fraction of an event's payload: the rest is never built.
  *
- * A lazy table is a real, empty table with a metatable of this module. The first touch of any
- * kind (a read, a write, #, pairs) fills it with all its members at once, in document order,
- * nested objects and arrays as new lazy tables, and drops the metatable (an array gets the
- * ez.json.array marker, as decoded ones carry): from then on it is an ordinary table. What reads
+ * A lazy table is a real table with a metatable of this module. An object makes a member on
+ * its first read (nested objects and arrays as new lazy tables); an array fills whole on its
+ * first touch; pairs, next, # and raw access fill the table whole, and it is an ordinary table
+ * from then on (an array gets the ez.json.array marker, as decoded ones carry). What reads
  * tables raw (lua_next, lua_rawlen, lua_rawget*, the sandbox's next/rawget/...) must call
  * lua_json_lazy_force first. */
 #ifndef EZ_LUA_JSON_LAZY_H

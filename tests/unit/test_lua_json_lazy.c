@@ -288,7 +288,9 @@ static void gen_value(struct gen *g, int depth)
     }
     int obj = k == 0;
     put(g, obj ? "{" : "[");
-    for (unsigned i = 0, n = rnd(7); i < n; i++) {
+    /* large objects near the top (looked up through an index), small ones below */
+    unsigned n = depth < 2 && rnd(3) == 0 ? 8 + rnd(24) : rnd(7);
+    for (unsigned i = 0; i < n; i++) {
         if (i) put(g, rnd(4) ? "," : " ,\n ");
         if (obj) gen_key(g), put(g, ":");
         gen_value(g, depth + 1);
@@ -390,12 +392,13 @@ static char *with_doc(const char *doc, const char *chunk, int lazy)
         free(eager_);                                                                         \
     } while (0)
 
-/* Raw keys of a table, not filling it: how much a read built. */
+/* Raw keys of a table, not filling it: how much a read built (the lazy table's own light key
+ * aside). */
 static int raw_count(lua_State *l)
 {
     int n = 0;
     lua_pushnil(l);
-    while (lua_next(l, 1)) n++, lua_pop(l, 1);
+    while (lua_next(l, 1)) n += lua_type(l, -2) != LUA_TLIGHTUSERDATA, lua_pop(l, 1);
     lua_pushinteger(l, n);
     return 1;
 }
