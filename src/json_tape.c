@@ -97,8 +97,8 @@ static int tz_literal(struct tz *z, const char *word, size_t n, enum json_tok_ki
     return 0;
 }
 
-/* An object or an array: its token first, its count set once the closing byte is seen (the
- * token is found again by index: the list may have moved). */
+/* An object or an array: its token first, its count and end set once the closing byte is seen
+ * (the token is found again by index: the list may have moved). */
 static int tz_container(struct tz *z, int depth, int obj)
 {
     unsigned char close = obj ? '}' : ']';
@@ -136,6 +136,7 @@ static int tz_container(struct tz *z, int depth, int obj)
         }
     }
     z->t->tok[at].n = n;
+    z->t->tok[at].v.end = z->t->ntok; /* lets the lazy tables skip a member in one step */
     return 0;
 }
 

@@ -14,8 +14,9 @@
 #include <stdint.h>
 
 enum json_tok_kind {
-    JT_OBJECT,   /* n members follow, each a key (JT_STRING or JT_ESCAPED) then a value */
-    JT_ARRAY,    /* n elements follow */
+    JT_OBJECT,   /* n members follow, each a key (JT_STRING or JT_ESCAPED) then a value;
+                  * v.end: the index of the token after the last one */
+    JT_ARRAY,    /* n elements follow; v.end as for JT_OBJECT */
     JT_STRING,   /* n bytes at text + off, as they are in the text (no escapes) */
     JT_ESCAPED,  /* n bytes at bytes + off, unescaped from raw bytes of the text */
     JT_INTEGER,
@@ -31,6 +32,7 @@ struct json_tok {
     union {
         int64_t i;
         double d;
+        uint64_t end;
         struct {
             uint32_t off, raw;
         } s;

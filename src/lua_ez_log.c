@@ -5,6 +5,7 @@
 
 #include "log.h"
 #include "lua_json.h"
+#include "lua_json_lazy.h"
 
 #include <lauxlib.h>
 #include <stdlib.h>
@@ -38,6 +39,7 @@ static int do_log(lua_State *L, enum log_level level, const char *name)
     }
     int fixed = n;
     if (lua_istable(L, 2)) {
+        lua_json_lazy_force(L, 2, 0); /* read raw below */
         lua_pushnil(L);
         while (lua_next(L, 2)) {
             if (lua_type(L, -2) != LUA_TSTRING)

@@ -4,6 +4,7 @@
 #include "lua_ez.h"
 
 #include "lua_json.h"
+#include "lua_json_lazy.h"
 
 #include <lauxlib.h>
 #include <stdlib.h>
@@ -55,6 +56,7 @@ static void push_pair(lua_State *L, char sep, const char *key)
 static void push_url(lua_State *L, const char *path, int idx)
 {
     size_t n = 0;
+    lua_json_lazy_force(L, idx, 0); /* read raw below, and its sequences too */
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         if (lua_type(L, -2) != LUA_TSTRING)
@@ -77,6 +79,7 @@ static void push_url(lua_State *L, const char *path, int idx)
     for (i = 0; i < n; i++) {
         lua_getfield(L, idx, keys[i]);
         if (lua_istable(L, -1)) {
+            lua_json_lazy_force(L, -1, 0);
             lua_Integer len = (lua_Integer)lua_rawlen(L, -1);
             for (lua_Integer j = 1; j <= len; j++) {
                 lua_rawgeti(L, -1, j);

@@ -5,6 +5,7 @@
  * so a memory error raised by Lua midway (the rules state has a hard cap) cannot leak them. */
 #include "lua_json.h"
 #include "lua_json_internal.h"
+#include "lua_json_lazy.h"
 
 #include <jansson.h>
 #include <lauxlib.h>
@@ -147,6 +148,11 @@ static json_t *to_json(lua_State *L, int idx, int depth, char *err, size_t errle
 
 static json_t *table_to_json(lua_State *L, int idx, int depth, char *err, size_t errlen)
 {
+    int nomem = 0;
+    if (lua_json_lazy_pforce(L, idx, &nomem)) { /* read raw below; see lua_json_lazy.h */
+        snprintf(err, errlen, "json: %s", nomem ? "not enough memory" : "cannot read a table");
+        return NULL;
+    }
     int array = lua_json_is_marked_array(L, idx);
     lua_Integer n = 0;
     if (!array) {
@@ -317,6 +323,7 @@ static int l_array(lua_State *L)
     }
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
+    lua_json_lazy_force(L, 1, 0); /* its metatable is replaced: its members must be there */
     lua_json_setarray(L, 1);
     return 1;
 }

@@ -4,6 +4,7 @@
  * is handed to the jansson path in lua_json.c, so messages are jansson's as before. */
 #include "lua_json.h"
 #include "lua_json_internal.h"
+#include "lua_json_lazy.h"
 #include "json_text.h"
 
 #include <lauxlib.h>
@@ -46,6 +47,11 @@ static int dec_value(struct dec *d, int depth);
 
 /* The string cache (see lua_json_internal.h). */
 static const char scache_key = 0;
+
+const void *lua_json_scache_key(void)
+{
+    return &scache_key;
+}
 
 struct scache *lua_json_push_scache(lua_State *L)
 {
@@ -447,6 +453,9 @@ static int enc_array(struct enc *e, int idx, size_t n, int depth)
 static int enc_table(struct enc *e, int idx, int depth)
 {
     lua_State *L = e->L;
+    /* read raw below: a lazy table is filled first (protected: nothing here may raise; on an
+     * error the tree path tries again and reports it) */
+    if (lua_json_lazy_pforce(L, idx, NULL)) return -1;
     if (lua_json_is_marked_array(L, idx)) return enc_array(e, idx, lua_rawlen(L, idx), depth);
     int base = lua_gettop(L), rc = -1;
     size_t count = 0, nint = 0, nkeys = 0, kcap = ENC_FEW_KEYS;

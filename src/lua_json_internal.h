@@ -3,9 +3,12 @@
 #ifndef EZ_LUA_JSON_INTERNAL_H
 #define EZ_LUA_JSON_INTERNAL_H
 
+#include "json_tape.h"
 #include "json_text.h"
+#include "lua_json.h"
 
 #include <jansson.h>
+#include <lauxlib.h>
 #include <lua.h>
 #include <stdint.h>
 #include <string.h>
@@ -49,6 +52,8 @@ struct scache {
 
 /* Pushes the state's cache table and returns the cache, made on first use. */
 struct scache *lua_json_push_scache(lua_State *L);
+/* The registry key of the cache's userdata (light userdata), once lua_json_push_scache made it. */
+const void *lua_json_scache_key(void);
 
 /* The words that tell the n bytes at s (1 <= n <= SCACHE_MAXLEN) apart from any other n bytes:
  * from 8 bytes on, the first and the last 8 (overlapping), which cover every byte up to 16,
@@ -146,6 +151,45 @@ static inline void lj_array(lua_State *L, int base, int n, int array_mt)
     for (int i = n; i > 0; i--) lua_rawseti(L, base + 1, i); /* pops the last element */
     lua_pushvalue(L, array_mt);
     lua_setmetatable(L, base + 1);
+}
+
+/* ---- a tape's values (json_tape.h): shared by lua_json_tape.c (the whole document at once)
+ * and lua_json_lazy.c (a table's members when the table is first touched), so both push the
+ * same strings by the same calls. text..end is the taped text, bytes the tape's unescaped ones. */
+
+/* The string of a JT_STRING or JT_ESCAPED token: as dec_string / dec_string_slow would. */
+static inline void lj_tape_string(lua_State *L, struct scache *c, int tbl,
+                                  const struct json_tok *k, const unsigned char *text,
+                                  const unsigned char *end, const unsigned char *bytes)
+{
+    if (k->kind == JT_STRING) {
+        lj_push_short(L, c, tbl, text + k->v.s.off, k->n, end);
+        return;
+    }
+    /* as dec_string_slow: a buffer of the raw length, then the unescaped bytes */
+    luaL_Buffer b;
+    char *o = luaL_buffinitsize(L, &b, k->v.s.raw);
+    memcpy(o, bytes + k->v.s.off, k->n);
+    luaL_pushresultsize(&b, k->n);
+}
+
+/* Pushes the value of a token that is not an object or array; 1 (nothing pushed) if it is. */
+static inline int lj_tape_scalar(lua_State *L, struct scache *c, int tbl,
+                                 const struct json_tok *k, const unsigned char *text,
+                                 const unsigned char *end, const unsigned char *bytes)
+{
+    switch (k->kind) {
+    case JT_OBJECT:
+    case JT_ARRAY: return 1;
+    case JT_STRING:
+    case JT_ESCAPED: lj_tape_string(L, c, tbl, k, text, end, bytes); break;
+    case JT_INTEGER: lua_pushinteger(L, (lua_Integer)k->v.i); break;
+    case JT_REAL: lua_pushnumber(L, (lua_Number)k->v.d); break;
+    case JT_TRUE: lua_pushboolean(L, 1); break;
+    case JT_FALSE: lua_pushboolean(L, 0); break;
+    default: lua_json_pushnull(L); break;
+    }
+    return 0;
 }
 
 /* lua_json_decode's way out for a text its direct path refused: the stack back to base, the

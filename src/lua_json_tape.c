@@ -22,16 +22,7 @@ static int rp_value(struct rp *r);
 
 static void rp_string(struct rp *r)
 {
-    const struct json_tok *k = r->k++;
-    if (k->kind == JT_STRING) {
-        lj_push_short(r->L, r->cache, r->cache_tbl, r->text + k->v.s.off, k->n, r->end);
-        return;
-    }
-    /* as dec_string_slow: a buffer of the raw length, then the unescaped bytes */
-    luaL_Buffer b;
-    char *o = luaL_buffinitsize(r->L, &b, k->v.s.raw);
-    memcpy(o, r->bytes + k->v.s.off, k->n);
-    luaL_pushresultsize(&b, k->n);
+    lj_tape_string(r->L, r->cache, r->cache_tbl, r->k++, r->text, r->end, r->bytes);
 }
 
 static int rp_object(struct rp *r, int n)
@@ -70,13 +61,9 @@ static int rp_value(struct rp *r)
         luaL_checkstack(r->L, 4, "json: nesting too deep");
         r->k++;
         return rp_array(r, (int)k->n);
-    case JT_STRING:
-    case JT_ESCAPED: rp_string(r); return 0;
-    case JT_INTEGER: lua_pushinteger(r->L, (lua_Integer)k->v.i); break;
-    case JT_REAL: lua_pushnumber(r->L, (lua_Number)k->v.d); break;
-    case JT_TRUE: lua_pushboolean(r->L, 1); break;
-    case JT_FALSE: lua_pushboolean(r->L, 0); break;
-    default: lua_json_pushnull(r->L); break;
+    default:
+        lj_tape_scalar(r->L, r->cache, r->cache_tbl, k, r->text, r->end, r->bytes);
+        break;
     }
     r->k++;
     return 0;

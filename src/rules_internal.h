@@ -3,6 +3,7 @@
 #ifndef EZ_RULES_INTERNAL_H
 #define EZ_RULES_INTERNAL_H
 
+#include "json_tape.h"
 #include "rules.h"
 #include "rules_pool.h"
 
@@ -47,6 +48,7 @@ struct rules_version {
     struct rules_meter *meter;/* charged by the hook: the load's, or the running run's */
     struct rules_run *run;    /* the run being resumed; NULL between resumes */
     struct rules_shared *shared;
+    struct json_tape tape;    /* an event's tape, made here when the caller brings none */
 };
 
 struct rules_run {

@@ -6,6 +6,7 @@
 
 #include "lua_ez.h"
 #include "lua_json.h"
+#include "lua_json_lazy.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -286,6 +287,7 @@ static int safe_load(lua_State *L)
 static int safe_setmetatable(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
+    lua_json_lazy_force(L, 1, 0); /* its own metatable goes: its members must be there */
     int t = lua_type(L, 2);
     luaL_argexpected(L, t == LUA_TNIL || t == LUA_TTABLE, 2, "nil or table");
     if (t == LUA_TTABLE && lua_getfield(L, 2, "__gc") != LUA_TNIL)
@@ -398,6 +400,9 @@ static void sandbox_open(lua_State *L)
     lua_pop(L, 1);
     lua_pushcfunction(L, fast_tostring);
     lua_setfield(L, g, "tostring");
+    lua_pushvalue(L, g);
+    lua_json_lazy_open_base(L); /* next, pairs, rawget, ... that fill lazy tables first */
+    lua_pop(L, 1);
     lua_pushcfunction(L, safe_load);
     lua_setfield(L, g, "load");
     lua_pushcfunction(L, safe_require);
@@ -645,6 +650,7 @@ void rules_version_unref(struct rules_version *v)
     if (!v || --v->refs > 0) return;
     if (v->L) lua_close(v->L);
     rules_pool_release(&v->mem.pool);
+    json_tape_free(&v->tape);
     for (size_t i = 0; i < v->ntopics; i++) free(v->topics[i]);
     free(v->topics);
     free(v->dir);

@@ -6,6 +6,7 @@
 #include "rules_internal.h"
 
 #include "lua_json.h"
+#include "lua_json_lazy.h"
 
 #include <assert.h>
 #include <lauxlib.h>
@@ -36,6 +37,7 @@ void rules_hook(lua_State *L, lua_Debug *ar)
 
 int rules_msgh(lua_State *L)
 {
+    lua_json_lazy_pforce(L, 1, NULL); /* an error object read raw below */
     if (lua_type(L, 1) == LUA_TTABLE && lua_rawgeti(L, 1, 1) == LUA_TSTRING) return 1;
     const char *msg = lua_type(L, 1) == LUA_TSTRING ? lua_tostring(L, 1) : NULL;
     if (!msg) msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
@@ -69,17 +71,25 @@ struct setup_args {
     const struct json_tape *tape;   /* NULL, or the event's tape */
 };
 
-/* Protected: the coroutine, anchored in the registry, with handler and decoded event. */
+/* Protected: the coroutine, anchored in the registry, with handler and decoded event. The
+ * event's tables are lazy (lua_json_lazy.h): built as the rule reads them, from the caller's
+ * tape or, without one (the service), a tape made here; the same path either way, so the
+ * dry-run shows what the service does. */
 static int run_setup(lua_State *L)
 {
     struct setup_args *a = lua_touserdata(L, 1);
+    struct rules_version *v = a->run->v;
     lua_State *co = lua_newthread(L);
     a->run->co = co;
     a->run->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_rawgeti(L, LUA_REGISTRYINDEX, a->run->v->handlers_ref);
     lua_getfield(L, -1, a->topic);
     if (a->event) {
-        lua_json_decode_tape(L, a->tape, a->event, strlen(a->event));
+        size_t len = strlen(a->event);
+        const struct json_tape *t = a->tape;
+        if (!t || t->text != a->event || t->len != len)
+            t = json_tape_parse(&v->tape, a->event, len) == 0 ? &v->tape : NULL;
+        lua_json_decode_lazy(L, t, a->event, len);
         if (!lua_istable(L, -1)) luaL_error(L, "event: not a JSON object");
     } else {
         lua_newtable(L);

@@ -653,6 +653,46 @@ static void test_check_command(void **state)
     if (!strstr(out, "bad.lua:3:")) fail_msg("want bad.lua:3: in: %s", out);
 }
 
+/* The event's tables are lazy (lua_json_lazy.h): through the sandbox's pairs, next, rawget,
+ * rawlen, getmetatable and setmetatable, ez.json.encode, ez.log's fields and ez.orderez's
+ * query they read as the decoded tables did. */
+static void test_lazy_event(void **state)
+{
+    (void)state;
+    write_file("lazy.lua",
+        "return { on = { ['shopify/lazy/test'] = function(event)\n"
+        "  local p = event.payload\n"
+        "  local n = 0 for k in pairs(p) do n = n + 1 end\n"
+        "  local r = { n = n, nxt = next(p.items), rg = rawget(p, 'name'), rl = rawlen(p.items),\n"
+        "    len = #p.items, mt = getmetatable(p.items).__name, omt = tostring(getmetatable(p.obj)),\n"
+        "    eq = rawequal(p.obj, p.obj), pn = select(1, pairs(p)) == next }\n"
+        "  ez.log.error('lazy fields', p.obj)\n"
+        "  ez.orderez.request('GET', '/q', { query = p.q })\n"
+        "  r.enc = ez.json.encode(p.obj)\n"
+        "  setmetatable(p.obj2, { __index = function() return 'dflt' end })\n"
+        "  r.d = p.obj2.zz .. p.obj2.k\n"
+        "  return r\n"
+        "end } }\n");
+    struct rules *r = must_open(1000000, 16);
+    const char *ev = "{\"id\":1,\"payload\":{\"name\":\"N\",\"items\":[10,20,30],"
+                     "\"obj\":{\"b\":2,\"a\":[1]},\"obj2\":{\"k\":\"v\"},"
+                     "\"q\":{\"ids\":[1,2],\"z\":\"y\"}}}";
+    struct rules_ctx ctx = { .job_id = 1 };
+    struct rules_run *run = NULL;
+    enum rules_status st = rules_run_start(r, "shopify/lazy/test", ev, &ctx, &run);
+    if (st != RULES_YIELD) fail_msg("%s", rules_run_error(run));
+    assert_string_equal(rules_run_io(run)->path, "/q?ids=1&ids=2&z=y");
+    struct rules_io_result res = { 200, "{}", NULL, NULL };
+    st = rules_run_resume(run, &res);
+    if (st != RULES_DONE) fail_msg("%s", rules_run_error(run));
+    assert_string_equal(rules_run_result(run),
+                        "{\"d\":\"dfltv\",\"enc\":\"{\\\"a\\\":[1],\\\"b\\\":2}\",\"eq\":true,"
+                        "\"len\":3,\"mt\":\"ez.json.array\",\"n\":5,\"nxt\":1,\"omt\":\"nil\","
+                        "\"pn\":true,\"rg\":\"N\",\"rl\":3}");
+    rules_run_free(run);
+    rules_close(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -663,6 +703,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_memory_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_io_yield_resume, setup, teardown),
         cmocka_unit_test_setup_teardown(test_io_from_tapes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lazy_event, setup, teardown),
         cmocka_unit_test_setup_teardown(test_error_kinds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reload_keeps_old, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gc_setting, setup, teardown),
