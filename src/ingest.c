@@ -119,84 +119,118 @@ int ingest_check_headers(const struct evkeyvalq *h, const char *shop, struct ing
     return 0;
 }
 
-/* Credentials never reach the database, whatever the client sent. */
-static int header_excluded(const char *name)
+/* Credentials never reach the database, whatever the client sent. By length first: this runs
+ * for every header of every delivery. */
+static int header_excluded(const char *name, size_t n)
 {
-    return strcasecmp(name, "X-Shopify-Hmac-Sha256") == 0 ||
-           strcasecmp(name, "Authorization") == 0 || strcasecmp(name, "Cookie") == 0 ||
-           strcasecmp(name, "Proxy-Authorization") == 0;
-}
-
-static int utf8_valid(const unsigned char *s)
-{
-    while (*s) {
-        int n = *s < 0x80 ? 0 : (*s & 0xe0) == 0xc0 ? 1 : (*s & 0xf0) == 0xe0 ? 2
-              : (*s & 0xf8) == 0xf0 ? 3 : -1;
-        if (n < 0 || (n == 1 && *s < 0xc2)) return 0;
-        s++;
-        for (int i = 0; i < n; i++, s++)
-            if ((*s & 0xc0) != 0x80) return 0;
+    switch (n) {
+    case 6: return strcasecmp(name, "Cookie") == 0;
+    case 13: return strcasecmp(name, "Authorization") == 0;
+    case 19: return strcasecmp(name, "Proxy-Authorization") == 0;
+    case 21: return strcasecmp(name, "X-Shopify-Hmac-Sha256") == 0;
+    default: return 0;
     }
-    return 1;
 }
 
-/* A JSON string body (no quotes); lower-cases when asked (header names). Header bytes need not
- * be UTF-8, which JSON strings must be: such a value is replaced by a marker rather than
- * dropping the delivery (the raw body is what matters). */
-static void jstr(struct strbuf *b, const char *s, int lower)
+/* The continuation bytes a UTF-8 lead byte announces (0 for ASCII), -1 for a byte no sequence
+ * starts with: C0/C1 (overlong) and F8 up, continuation bytes included. */
+static int utf8_tail(unsigned c)
 {
-    if (!utf8_valid((const unsigned char *)s)) s = "(not utf-8)";
-    while (*s) {
-        /* Runs of bytes that need no escape are copied at once (this runs for every header
-         * of every delivery); names are lower-cased in place once copied. */
-        size_t run = 0;
-        while (s[run] && s[run] != '"' && s[run] != '\\' && (unsigned char)s[run] >= 0x20) run++;
-        if (run) {
-            size_t at = b->len;
-            strbuf_put(b, s, run);
-            if (lower && !b->oom)
-                for (size_t i = at; i < at + run; i++)
-                    if (b->p[i] >= 'A' && b->p[i] <= 'Z') b->p[i] = (char)(b->p[i] + 32);
-            s += run;
-            continue;
+    return c < 0x80 ? 0 : c < 0xc2 ? -1 : c < 0xe0 ? 1 : c < 0xf0 ? 2 : c < 0xf8 ? 3 : -1;
+}
+
+/* n bytes at s as a JSON string body (no quotes); lower-cases when asked (header names). One
+ * pass through a stack buffer: this runs for every header of every delivery. Header bytes
+ * need not be UTF-8, which JSON strings must be: such a value is replaced by a marker rather
+ * than dropping the delivery (the raw body is what matters). */
+static void jstr(struct strbuf *b, const char *s, size_t n, int lower)
+{
+    char buf[256];
+    size_t o = 0, at = b->len;
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    while (p < end) {
+        if (o > sizeof buf - 8) {
+            strbuf_put(b, buf, o);
+            o = 0;
         }
-        unsigned char c = (unsigned char)*s++;
-        char esc[8];
-        if (c == '"' || c == '\\') { esc[0] = '\\'; esc[1] = (char)c; strbuf_put(b, esc, 2); }
-        else { snprintf(esc, sizeof esc, "\\u%04x", c); strbuf_put(b, esc, 6); }
+        unsigned c = *p;
+        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+            buf[o++] = (char)(lower && c >= 'A' && c <= 'Z' ? c + 32 : c);
+            p++;
+        } else if (c == '"' || c == '\\') {
+            buf[o++] = '\\';
+            buf[o++] = (char)c;
+            p++;
+        } else if (c < 0x20) {
+            o += (size_t)snprintf(buf + o, sizeof buf - o, "\\u%04x", c);
+            p++;
+        } else {
+            int t = utf8_tail(c);
+            if (t < 0 || end - p <= t) goto not_utf8;
+            buf[o++] = (char)*p++;
+            for (int i = 0; i < t; i++, p++) {
+                if ((*p & 0xc0) != 0x80) goto not_utf8;
+                buf[o++] = (char)*p;
+            }
+        }
     }
+    strbuf_put(b, buf, o);
+    return;
+not_utf8:
+    if (b->p && !b->oom) b->p[b->len = at] = '\0';
+    strbuf_puts(b, "(not utf-8)");
 }
 
 char *ingest_headers_json(const struct evkeyvalq *h)
 {
     struct strbuf b = { 0 };
+    /* The headers with their names' lengths, compared first: on the stack for any usual
+     * request (a delivery has ~12 headers). */
+    struct hdr { const struct evkeyval *kv; size_t len; } stack[48], *hs = stack;
+    size_t n = 0, cap = sizeof stack / sizeof stack[0];
+    for (const struct evkeyval *kv = h->tqh_first; kv; kv = kv->next.tqe_next) {
+        if (n == cap) {
+            struct hdr *bigger = malloc(2 * cap * sizeof *bigger);
+            if (!bigger) goto oom;
+            memcpy(bigger, hs, n * sizeof *hs);
+            if (hs != stack) free(hs);
+            hs = bigger;
+            cap *= 2;
+        }
+        hs[n++] = (struct hdr){ kv, strlen(kv->key) };
+    }
     int first = 1;
     strbuf_put(&b, "{", 1);
-    for (const struct evkeyval *kv = h->tqh_first; kv; kv = kv->next.tqe_next) {
-        if (header_excluded(kv->key)) continue;
+    for (size_t i = 0; i < n; i++) {
+        const char *key = hs[i].kv->key;
+        size_t klen = hs[i].len, j = 0;
+        if (header_excluded(key, klen)) continue;
         /* A repeated header is one list-valued header (RFC 9110 5.3): emitted once, at its
          * first occurrence, with every value joined by ", ". */
-        const struct evkeyval *p = h->tqh_first;
-        while (p != kv && strcasecmp(p->key, kv->key) != 0) p = p->next.tqe_next;
-        if (p != kv) continue;
+        while (j < i && !(hs[j].len == klen && strcasecmp(hs[j].kv->key, key) == 0)) j++;
+        if (j < i) continue;
         strbuf_put(&b, first ? "\"" : ",\"", first ? 1 : 2);
         first = 0;
-        jstr(&b, kv->key, 1);
+        jstr(&b, key, klen, 1);
         strbuf_put(&b, "\":\"", 3);
-        jstr(&b, kv->value, 0);
-        for (p = kv->next.tqe_next; p; p = p->next.tqe_next)
-            if (strcasecmp(p->key, kv->key) == 0) {
+        jstr(&b, hs[i].kv->value, strlen(hs[i].kv->value), 0);
+        for (j = i + 1; j < n; j++)
+            if (hs[j].len == klen && strcasecmp(hs[j].kv->key, key) == 0) {
                 strbuf_put(&b, ", ", 2);
-                jstr(&b, p->value, 0);
+                jstr(&b, hs[j].kv->value, strlen(hs[j].kv->value), 0);
             }
         strbuf_put(&b, "\"", 1);
     }
     strbuf_put(&b, "}", 1);
+    if (hs != stack) free(hs);
     if (b.oom) {
         free(b.p);
         return NULL;
     }
     return b.p;
+oom:
+    if (hs != stack) free(hs);
+    return NULL;
 }
 
 int ingest_commit_batch(struct store *st, struct store_event **evs, int *results, size_t n,

@@ -140,6 +140,41 @@ static void test_headers_json(void **state)
     assert_string_equal(json, "{}");
     free(json);
     headers_free(h);
+
+    /* Names compare without case, excluded ones in any case; a sequence cut short, an overlong
+     * lead byte and a stray continuation byte are not UTF-8; DEL and 4-byte UTF-8 pass. */
+    h = headers_new();
+    evhttp_add_header(h, "COOKIE", "c=1");
+    evhttp_add_header(h, "x-shopify-hmac-sha256", "sig");
+    evhttp_add_header(h, "X-A", "1");
+    evhttp_add_header(h, "X-Cut", "caf\xc3");
+    evhttp_add_header(h, "X-Over", "\xc0\xaf");
+    evhttp_add_header(h, "X-Cont", "a\x80" "b");
+    evhttp_add_header(h, "X-AB", "2");
+    evhttp_add_header(h, "x-a", "3");
+    evhttp_add_header(h, "X-Ok", "\x7f \xf0\x9f\x98\x80 Q\"");
+    evhttp_add_header(h, "X-a", "4");
+    json = ingest_headers_json(h);
+    assert_string_equal(json, "{\"x-a\":\"1, 3, 4\",\"x-cut\":\"(not utf-8)\","
+                              "\"x-over\":\"(not utf-8)\",\"x-cont\":\"(not utf-8)\","
+                              "\"x-ab\":\"2\",\"x-ok\":\"\x7f \xf0\x9f\x98\x80 Q\\\"\"}");
+    free(json);
+    headers_free(h);
+
+    /* More headers than fit on the stack (48): every one kept, repeats still joined. */
+    h = headers_new();
+    char name[16], value[16];
+    for (int i = 0; i < 100; i++) {
+        snprintf(name, sizeof name, "X-H%d", i % 60);
+        snprintf(value, sizeof value, "v%d", i);
+        evhttp_add_header(h, name, value);
+    }
+    json = ingest_headers_json(h);
+    assert_non_null(strstr(json, "\"x-h0\":\"v0, v60\""));
+    assert_non_null(strstr(json, "\"x-h59\":\"v59\"}"));
+    assert_non_null(strstr(json, "\"x-h39\":\"v39, v99\""));
+    free(json);
+    headers_free(h);
 }
 
 static void test_verify_rotation(void **state)
