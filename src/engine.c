@@ -338,28 +338,6 @@ static void park(struct engine_slot *sl)
 
 /* ---- running a job ---- */
 
-/* What a dead letter keeps of the call that failed: the request, the status, the answer. */
-static char *failed_request_json(struct engine_slot *sl, long status, const char *body,
-                                 const char *error)
-{
-    char *req = journal_request_json(&sl->req);
-    json_t *r = req ? json_loads(req, 0, NULL) : NULL;
-    size_t blen = body ? strlen(body) : 0;
-    if (blen > ERROR_MAX) {
-        blen = ERROR_MAX;
-        while (blen > 0 && ((unsigned char)body[blen] & 0xC0) == 0x80) blen--; /* UTF-8 */
-    }
-    json_t *o = json_pack("{s:o?, s:I, s:s%, s:s?}", "request", r, "status", (json_int_t)status,
-                          "response", body ? body : "", blen, "error", error);
-    if (!o) /* a body that is not UTF-8: keep the rest */
-        o = json_pack("{s:o?, s:I, s:s?}", "request", r ? json_incref(r) : NULL, "status",
-                      (json_int_t)status, "error", error);
-    char *out = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    json_decref(o);
-    free(req);
-    return out;
-}
-
 static void on_send_done(void *cbud, int cls, long status, const char *body, const char *error,
                          double retry_after_s)
 {
@@ -492,7 +470,8 @@ static void on_response(evutil_socket_t fd, short what, void *arg)
     /* Permanent: show it to the rule, which raises it where the call was made (traceback)
      * or handles it; the step is not journaled so a later retry sends it again. */
     free(sl->failed_request);
-    sl->failed_request = failed_request_json(sl, sl->resp_status, sl->resp_body, msg);
+    sl->failed_request = journal_failed_request_json(&sl->req, sl->resp_status, sl->resp_body,
+                                                     msg, ERROR_MAX);
     advance(sl, eng->runner.resume(eng->runner.ud, sl->run, (int)sl->resp_status,
                                    sl->resp_body ? sl->resp_body : "", msg, &io), &io);
 }

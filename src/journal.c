@@ -116,3 +116,27 @@ cleanup:
     free(request);
     return rc;
 }
+
+char *journal_failed_request_json(const struct journal_request *req, long status,
+                                  const char *body, const char *error, size_t body_max)
+{
+    char *text = journal_request_json(req);
+    json_t *r = text ? json_loads(text, 0, NULL) : NULL;
+    size_t blen = body ? strlen(body) : 0;
+    if (blen > body_max) {
+        blen = body_max;
+        while (blen > 0 && ((unsigned char)body[blen] & 0xC0) == 0x80) blen--; /* UTF-8 */
+    }
+    /* "O", not "o": a pack that fails (a body that is not UTF-8) drops what it was given, and
+     * r is needed for the second one (with "o" the retry read freed memory). */
+    json_t *o = json_pack("{s:O?, s:I, s:s%, s:s?}", "request", r, "status", (json_int_t)status,
+                          "response", body ? body : "", blen, "error", error);
+    if (!o) /* a body that is not UTF-8: keep the rest */
+        o = json_pack("{s:O?, s:I, s:s?}", "request", r, "status", (json_int_t)status, "error",
+                      error);
+    char *out = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
+    json_decref(r);
+    free(text);
+    return out;
+}

@@ -35,6 +35,10 @@ void journal_idem_key(int64_t event_id, int step, char out[JOURNAL_IDEM_KEY_LEN]
 
 /* The request as a JSON object {kind, remote, method, path, body}; malloc'd, NULL on OOM. */
 char *journal_request_json(const struct journal_request *req);
+/* What a dead letter keeps of the call that failed: {request, status, response (at most
+ * body_max bytes, cut on a UTF-8 boundary), error}; malloc'd, NULL on OOM. */
+char *journal_failed_request_json(const struct journal_request *req, long status,
+                                  const char *body, const char *error, size_t body_max);
 
 enum journal_match {
     JOURNAL_MISS,                /* never completed: send it */

@@ -72,6 +72,39 @@ static void test_hash_and_keys(void **state)
     free(json);
 }
 
+/* What a dead letter keeps: the request, the status, the answer cut to a size on a UTF-8
+ * boundary, the error; an answer that is not UTF-8 is left out, the rest kept. */
+static void test_failed_request_json(void **state)
+{
+    (void)state;
+    struct journal_request r = { 1, "POST", "/distributor/orders", "{\"x\":1}" };
+    char *j = journal_failed_request_json(&r, 422, "{\"error\":\"bad\"}", "HTTP 422", 100);
+    json_t *o = json_loads(j, 0, NULL);
+    assert_non_null(o);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(o, "request"), "path")),
+                        "/distributor/orders");
+    assert_int_equal(json_integer_value(json_object_get(o, "status")), 422);
+    assert_string_equal(json_string_value(json_object_get(o, "response")), "{\"error\":\"bad\"}");
+    assert_string_equal(json_string_value(json_object_get(o, "error")), "HTTP 422");
+    json_decref(o);
+    free(j);
+    /* "caf\u00e9" is 5 bytes: a cut at 4 would split the e-acute; it is cut at 3 */
+    j = journal_failed_request_json(&r, 500, "caf\xc3\xa9", NULL, 4);
+    o = json_loads(j, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(o, "response")), "caf");
+    assert_true(json_is_null(json_object_get(o, "error")));
+    json_decref(o);
+    free(j);
+    j = journal_failed_request_json(&r, 502, "caf\xe9", "HTTP 502", 100);
+    o = json_loads(j, 0, NULL);
+    assert_non_null(o);
+    assert_null(json_object_get(o, "response"));
+    assert_int_equal(json_integer_value(json_object_get(o, "status")), 502);
+    assert_non_null(json_object_get(o, "request"));
+    json_decref(o);
+    free(j);
+}
+
 static void test_lookup_replay_and_divergence(void **state)
 {
     (void)state;
@@ -282,6 +315,7 @@ int main(void)
     log_setup(LOG_ERROR, LOG_LOGFMT, NULL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hash_and_keys),
+        cmocka_unit_test(test_failed_request_json),
         cmocka_unit_test(test_lookup_replay_and_divergence),
         cmocka_unit_test(test_runnable_order_and_states),
         cmocka_unit_test(test_backlog_of_one_entity_hands_over_in_order),
