@@ -572,7 +572,9 @@ static int base_pairs(lua_State *L)
         lua_pushnil(L);
     } else {
         lua_pushvalue(L, 1);
-        lua_callk(L, 1, 3, 0, base_pairs_cont); /* a rule's __pairs may yield, as there */
+        /* protected: the sandbox's pairs is reachable only from rule code, which runs inside a
+         * lua_resume'd run or a lua_pcall; a rule's __pairs may yield, as in the base library */
+        lua_callk(L, 1, 3, 0, base_pairs_cont);
     }
     return 3;
 }
