@@ -32,6 +32,7 @@ struct dec {
     int array_mt;              /* stack index of the array marker metatable */
     int cache_tbl;             /* stack index of the cache's strings, slot i at [i + 1] */
     struct scache *cache;
+    int nul;                   /* a string decoded to one holding a NUL byte (from \u0000) */
 };
 
 /* Texts the fast path handed to the tree path (this thread): tests check it stays 0 on valid
@@ -92,6 +93,8 @@ static int dec_string_slow(struct dec *d, const unsigned char *s, const unsigned
     unsigned char *o = (unsigned char *)luaL_buffinitsize(d->L, &b, (size_t)(q - s));
     long n = json_unescape(s, q, o, key);
     if (n < 0) return -1;
+    /* only an escape makes a NUL (a raw one is refused above): strings that take this path */
+    if (!d->nul && memchr(o, 0, (size_t)n)) d->nul = 1;
     luaL_pushresultsize(&b, (size_t)n);
     return 0;
 }
@@ -226,18 +229,25 @@ static int dec_value(struct dec *d, int depth)
 
 void lua_json_decode(lua_State *L, const char *s, size_t len)
 {
+    lua_json_decode_nul(L, s, len, NULL);
+}
+
+void lua_json_decode_nul(lua_State *L, const char *s, size_t len, int *nul)
+{
     int base = lua_gettop(L);
+    if (nul) *nul = 0;
     luaL_checkstack(L, 8, "json: nesting too deep");
     lua_json_push_array_mt(L);
     struct scache *cache = lua_json_push_scache(L);
     struct dec d = { L, (const unsigned char *)s, (const unsigned char *)s + len, base + 1, base + 2,
-                     cache };
+                     cache, 0 };
     skip_ws(&d);
     if (dec_value(&d, 1) == 0) {
         skip_ws(&d);
         if (d.p == d.end) {
             lua_replace(L, base + 1); /* over the metatable; then the cache goes */
             lua_settop(L, base + 1);
+            if (nul) *nul = d.nul;
             return;
         }
     }

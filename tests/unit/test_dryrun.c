@@ -115,6 +115,9 @@ static const char *const lines[] = {
     "{\"event\":{\"id\":92233720368547758070,\"source\":\"s\",\"topic\":\"t\",\"body\":\"{}\"}}",
     "{\"event\":{\"source\":\"shopify\",\"topic\":\"t\",\"body\":\"a\\u0000b\"}}",
     "{\"event\":{\"source\":\"shopify\",\"topic\":\"t\",\"body\":\"a\\\\u0000b\"}}",
+    /* \u0000 anywhere (a key, a field nothing reads) refuses the line, as jansson does */
+    "{\"event\":{\"source\":\"shopify\",\"topic\":\"t\",\"body\":\"{}\"},\"x\":[\"\\u00e9\\u0000\"]}",
+    "{\"event\":{\"source\":\"shopify\",\"topic\":\"t\",\"body\":\"{}\",\"k\\u0000\":1}}",
     "{\"event\":{\"source\":\"shopify\",\"topic\":\"t\",\"body\":\"\\ud800\"}}",
     "{\"event\":{\"source\":\"shopify\",\"topic\":\"t\",\"body\":\"\xff\"}}",
     "{\"event\":{\"source\":\"shopify\",\"topic\":\"t\",\"body\":\"{}\"}} x",

@@ -415,6 +415,40 @@ static void gen_value(struct gen *g, int depth)
 /* Short strings come from a per-state cache of the last string per slot: strings that share a
  * slot or most of their words (here: the same length, first and last 8 bytes) must still come back
  * as themselves, and more distinct strings than slots must evict cleanly, over and over. */
+struct nul_args {
+    const char *s;
+    int nul;
+};
+
+static int call_decode_nul(lua_State *Ls)
+{
+    struct nul_args *a = lua_touserdata(Ls, 1);
+    lua_json_decode_nul(Ls, a->s, strlen(a->s), &a->nul);
+    return 1;
+}
+
+/* lua_json_decode_nul says when a string or key decodes to one with a NUL byte: only an
+ * escape can put one there, at any depth (a key cannot have one: the decoder refuses those);
+ * text that merely reads \u0000 (an escaped backslash before it) is not one. */
+static void test_decoder_nul_flag(void **state)
+{
+    (void)state;
+    static const struct { const char *text; int nul; } cases[] = {
+        { "\"a\\u0000b\"", 1 }, { "{\"k\":{\"\\u00e9\":\"\\u0000\"}}", 1 }, { "[1,{\"a\":[\"\\u00e9\\u0000\"]}]", 1 },
+        { "\"\\u0000\"", 1 }, { "\"a\\\\u0000b\"", 0 }, { "{\"a\":\"\\u00e9\\n\"}", 0 },
+        { "[\"plain\",1,null,true]", 0 }, { "\"\\u0001\"", 0 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        struct nul_args a = { cases[i].text, -1 };
+        lua_settop(L, 0);
+        lua_pushcfunction(L, call_decode_nul);
+        lua_pushlightuserdata(L, &a);
+        if (lua_pcall(L, 1, 1, 0) != LUA_OK) fail_msg("%s: %s", cases[i].text, lua_tostring(L, -1));
+        if (a.nul != cases[i].nul) fail_msg("%s: nul %d, want %d", cases[i].text, a.nul, cases[i].nul);
+    }
+    lua_settop(L, 0);
+}
+
 static void test_decoder_string_cache(void **state)
 {
     (void)state;
@@ -722,6 +756,7 @@ int main(void)
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_unencodable),
         cmocka_unit_test(test_decoder_edge_cases),
+        cmocka_unit_test(test_decoder_nul_flag),
         cmocka_unit_test(test_decoder_string_cache),
         cmocka_unit_test(test_decoder_string_words),
         cmocka_unit_test(test_decoder_random),
