@@ -326,12 +326,24 @@ int store_jobs_queued(struct store *st, int limit, int64_t *n)
     return rc == SQLITE_ROW ? 0 : store_fail(st, "counting queued jobs");
 }
 
+/* Looks before it writes: an UPDATE takes the write lock even when it changes nothing, and on
+ * the event loop's connection (the engine's sweep and retry timer) that meant waiting for the
+ * webhook writer's commit, fsync included, with every request on the loop waiting too. A read
+ * never waits in WAL mode, and most sweeps find nothing due. */
 int store_jobs_promote_due(struct store *st, int64_t now, int *n)
 {
+    *n = 0;
     sqlite3_stmt *s = store_stmt(st,
+        "SELECT 1 FROM jobs WHERE state = 'retry_wait' AND next_at <= ? LIMIT 1");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, now);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc == SQLITE_DONE) return 0;
+    if (rc != SQLITE_ROW) return store_fail(st, "reading due retries");
+    s = store_stmt(st,
         "UPDATE jobs SET state = 'queued', next_at = 0, updated_at = ?"
         " WHERE state = 'retry_wait' AND next_at <= ?");
-    *n = 0;
     if (!s) return -1;
     sqlite3_bind_int64(s, 1, now);
     sqlite3_bind_int64(s, 2, now);

@@ -10,6 +10,7 @@
 #include "store.h"
 
 #include <jansson.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,6 +180,37 @@ static void test_backlog_of_one_entity_hands_over_in_order(void **state)
     unlink(path);
 }
 
+/* The engine's sweep runs on the event loop's connection while the webhook writer commits on
+ * its own: a sweep with nothing due must not wait for the writer's lock (it only reads); one
+ * with something due takes the lock as before. */
+static void test_promote_reads_before_writing(void **state)
+{
+    (void)state;
+    char path[512];
+    struct store *st = open_tmp(path, sizeof path, "promote");
+    int64_t a = add_job(st, "A", 3, 1);
+    int64_t later = store_now_ms() + 60000;
+    assert_int_equal(store_job_start(st, a, "v1"), 0);
+    assert_int_equal(store_job_finish(st, a, STORE_JOB_RETRY_WAIT, later, "503", NULL, NULL), 0);
+    sqlite3 *other;
+    assert_int_equal(sqlite3_open(path, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE; INSERT INTO kv(ns, key, value, "
+                                  "updated_at) VALUES ('t', 'held', 'x', 0)", NULL, NULL, NULL),
+                     SQLITE_OK);
+    store_set_busy_timeout(st, 30);
+    int promoted = -1;
+    assert_int_equal(store_jobs_promote_due(st, store_now_ms(), &promoted), 0); /* not due */
+    assert_int_equal(promoted, 0);
+    assert_int_equal(store_jobs_promote_due(st, later, &promoted), -1);        /* due: locked */
+    assert_non_null(strstr(store_errmsg(st), "locked"));
+    assert_int_equal(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(other);
+    assert_int_equal(store_jobs_promote_due(st, later, &promoted), 0);
+    assert_int_equal(promoted, 1);
+    store_close(st);
+    unlink(path);
+}
+
 static void test_runnable_order_and_states(void **state)
 {
     (void)state;
@@ -317,6 +349,7 @@ int main(void)
         cmocka_unit_test(test_hash_and_keys),
         cmocka_unit_test(test_failed_request_json),
         cmocka_unit_test(test_lookup_replay_and_divergence),
+        cmocka_unit_test(test_promote_reads_before_writing),
         cmocka_unit_test(test_runnable_order_and_states),
         cmocka_unit_test(test_backlog_of_one_entity_hands_over_in_order),
         cmocka_unit_test(test_backlog),
