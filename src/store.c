@@ -100,6 +100,20 @@ static const char *migrations[] = {
     "CREATE TRIGGER jobs_count_delete AFTER DELETE ON jobs BEGIN"
     "  UPDATE job_counts SET n = n - 1 WHERE state = old.state AND priority = old.priority;"
     "END;",
+    /* 7: the backlog by lane, kept by triggers, for the same reason: every status request and
+     * metrics scrape counted it with a GROUP BY on the event loop, 6 ms at 100,000 entries
+     * (and its oldest entry with another scan, 12 ms) — a stall of every webhook in flight,
+     * just when a flash sale makes the backlog long. An entry costs the webhook writer one
+     * more small upsert (a row of five), in the transaction it commits anyway. */
+    "CREATE TABLE backlog_counts (lane INTEGER PRIMARY KEY, n INTEGER NOT NULL);"
+    "INSERT INTO backlog_counts (lane, n) SELECT lane, count(*) FROM backlog GROUP BY lane;"
+    "CREATE TRIGGER backlog_count_insert AFTER INSERT ON backlog BEGIN"
+    "  INSERT INTO backlog_counts (lane, n) VALUES (new.lane, 1)"
+    "    ON CONFLICT (lane) DO UPDATE SET n = n + 1;"
+    "END;"
+    "CREATE TRIGGER backlog_count_delete AFTER DELETE ON backlog BEGIN"
+    "  UPDATE backlog_counts SET n = n - 1 WHERE lane = old.lane;"
+    "END;",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

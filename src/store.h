@@ -12,7 +12,7 @@
 struct store;
 
 #define STORE_NOTFOUND 1
-#define STORE_SCHEMA_VERSION 6
+#define STORE_SCHEMA_VERSION 7
 
 /* flags for store_open */
 #define STORE_READONLY 1
