@@ -13,8 +13,12 @@
  *       idle it waits, and its latency is counted from its due time, not from when it was sent
  *       (no coordinated omission: a stalled server is charged for the requests it held up).
  *
+ * Webhook ids: IDPREFIX-N (N counting up), or with -u random ones shaped like Shopify's
+ * (UUIDs, seeded by IDPREFIX): a receiver's dedupe index meets those in random order, one
+ * more index page written per delivery, where counting ids land next to each other.
+ *
  * usage: load -a HOST:PORT -b BODYFILE -k SECRET -s SHOP -i IDPREFIX -c CONNS -d SECONDS
- *             [-r RATE] [-o ORDERID]
+ *             [-r RATE] [-o ORDERID] [-u]
  * prints: BENCH requests=N duration_us=D non2xx=N sock_errors=N p50_us=N p99_us=N max_us=N
  *         p999_us=N unsent=N
  * (unsent: open-loop requests due before the end that never found an idle connection; a
@@ -51,7 +55,7 @@ struct conn {
 
 struct opts {
     const char *addr, *bodyfile, *secret, *shop, *idprefix, *orderid;
-    int conns;
+    int conns, uuids;
     double seconds, rate;
 };
 
@@ -82,10 +86,34 @@ static void die(const char *m)
 }
 
 /* The next request: unique webhook id, event id and order id; signed body. */
+static uint64_t splitmix(uint64_t x)
+{
+    x += 0x9E3779B97F4A7C15ULL;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+    return x ^ (x >> 31);
+}
+
+/* The webhook id of delivery n (see the top). */
+static void webhook_id(char *out, size_t len, uint64_t n)
+{
+    if (!g.o.uuids) {
+        snprintf(out, len, "%s-%llu", g.o.idprefix, (unsigned long long)n);
+        return;
+    }
+    uint64_t seed = 1469598103934665603ULL;
+    for (const char *p = g.o.idprefix; *p; p++) seed = (seed ^ (unsigned char)*p) * 1099511628211ULL;
+    uint64_t a = splitmix(seed ^ n), b = splitmix(a ^ seed);
+    snprintf(out, len, "%08llx-%04llx-4%03llx-%04llx-%012llx", (unsigned long long)(a >> 32),
+             (unsigned long long)(a >> 16 & 0xffff), (unsigned long long)(a & 0xfff),
+             (unsigned long long)(0x8000 | (b >> 48 & 0x3fff)),
+             (unsigned long long)(b & 0xffffffffffffULL));
+}
+
 static void build(struct conn *c)
 {
     static char body[1 << 20];
-    char id[32], sig[64], oid[64];
+    char id[32], wid[160], sig[64], oid[64];
     unsigned char md[32];
     unsigned int mdlen = 0;
     uint64_t n = ++g.seq;
@@ -99,6 +127,7 @@ static void build(struct conn *c)
          &mdlen);
     EVP_EncodeBlock((unsigned char *)sig, md, 32);
     snprintf(id, sizeof id, "%llu", (unsigned long long)n);
+    webhook_id(wid, sizeof wid, n);
     size_t cap = g.bodylen + 1024;
     if (!c->out) c->out = malloc(cap);
     int h = snprintf(c->out, cap,
@@ -106,9 +135,9 @@ static void build(struct conn *c)
                      "Content-Type: application/json\r\nContent-Length: %zu\r\n"
                      "X-Shopify-Hmac-Sha256: %s\r\nX-Shopify-Topic: orders/create\r\n"
                      "X-Shopify-Shop-Domain: %s\r\nX-Shopify-API-Version: 2026-10\r\n"
-                     "X-Shopify-Webhook-Id: %s-%s\r\nX-Shopify-Event-Id: %s-e-%s\r\n"
+                     "X-Shopify-Webhook-Id: %s\r\nX-Shopify-Event-Id: %s-e-%s\r\n"
                      "X-Shopify-Triggered-At: 2026-11-26T15:00:00.000Z\r\n\r\n",
-                     g.o.addr, g.bodylen, sig, g.o.shop, g.o.idprefix, id, g.o.idprefix, id);
+                     g.o.addr, g.bodylen, sig, g.o.shop, wid, g.o.idprefix, id);
     memcpy(c->out + h, body, g.bodylen);
     c->outlen = (size_t)h + g.bodylen;
     c->outoff = 0;
@@ -216,7 +245,7 @@ int main(int argc, char **argv)
     int ch;
     g.o = (struct opts){ .conns = 32, .seconds = 10, .idprefix = "load", .shop = "shop",
                          .secret = "secret", .orderid = "820982911946154508" };
-    while ((ch = getopt(argc, argv, "a:b:k:s:i:c:d:r:o:")) != -1) {
+    while ((ch = getopt(argc, argv, "a:b:k:s:i:c:d:r:o:u")) != -1) {
         switch (ch) {
         case 'a': g.o.addr = optarg; break;
         case 'b': g.o.bodyfile = optarg; break;
@@ -227,6 +256,7 @@ int main(int argc, char **argv)
         case 'd': g.o.seconds = atof(optarg); break;
         case 'r': g.o.rate = atof(optarg); break;
         case 'o': g.o.orderid = optarg; break;
+        case 'u': g.o.uuids = 1; break;
         default: fprintf(stderr, "usage: see the comment at the top of load.c\n"); return 2;
         }
     }
