@@ -17,8 +17,8 @@
 
 /* Decodes s and pushes the value; raises "json: <reason> (line L, column C)" on bad input. */
 void lua_json_decode(lua_State *L, const char *s, size_t len);
-/* The same, and *nul = 1 when a string (or key) of the value holds a NUL byte, which only a
- * \u0000 escape can put there (jansson refuses those; see dryrun_read.c). */
+/* The same, and *nul = 1 when a string of the value holds a NUL byte, which only a \u0000
+ * escape can put there (a key with one is refused; jansson refuses both: see dryrun_read.c). */
 void lua_json_decode_nul(lua_State *L, const char *s, size_t len, int *nul);
 /* The same through a jansson tree: the reference the direct decoder falls back to for its error
  * messages (and that tests compare it with). */
