@@ -14,6 +14,7 @@
 #include "config.h"
 #include "engine.h"
 #include "hmac.h"
+#include "json_text.h"
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
@@ -132,13 +133,6 @@ static int header_excluded(const char *name, size_t n)
     }
 }
 
-/* The continuation bytes a UTF-8 lead byte announces (0 for ASCII), -1 for a byte no sequence
- * starts with: C0/C1 (overlong) and F8 up, continuation bytes included. */
-static int utf8_tail(unsigned c)
-{
-    return c < 0x80 ? 0 : c < 0xc2 ? -1 : c < 0xe0 ? 1 : c < 0xf0 ? 2 : c < 0xf8 ? 3 : -1;
-}
-
 /* n bytes at s as a JSON string body (no quotes); lower-cases when asked (header names). One
  * pass through a stack buffer: this runs for every header of every delivery. Header bytes
  * need not be UTF-8, which JSON strings must be: such a value is replaced by a marker rather
@@ -165,13 +159,14 @@ static void jstr(struct strbuf *b, const char *s, size_t n, int lower)
             o += (size_t)snprintf(buf + o, sizeof buf - o, "\\u%04x", c);
             p++;
         } else {
-            int t = utf8_tail(c);
-            if (t < 0 || end - p <= t) goto not_utf8;
-            buf[o++] = (char)*p++;
-            for (int i = 0; i < t; i++, p++) {
-                if ((*p & 0xc0) != 0x80) goto not_utf8;
-                buf[o++] = (char)*p;
-            }
+            /* the decoder's rules (jansson's): a lead and continuation bytes are not enough —
+             * F5 up, overlong forms, surrogates and code points past U+10FFFF stored text
+             * that no JSON reader takes (found by tests/fuzz/fuzz_headers) */
+            size_t t = utf8_len(p, end);
+            if (!t) goto not_utf8;
+            memcpy(buf + o, p, t);
+            o += t;
+            p += t;
         }
     }
     strbuf_put(b, buf, o);

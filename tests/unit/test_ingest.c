@@ -142,7 +142,9 @@ static void test_headers_json(void **state)
     headers_free(h);
 
     /* Names compare without case, excluded ones in any case; a sequence cut short, an overlong
-     * lead byte and a stray continuation byte are not UTF-8; DEL and 4-byte UTF-8 pass. */
+     * lead byte, a stray continuation byte, a lead past F4, an overlong 3-byte form, a
+     * surrogate and a code point past U+10FFFF are not UTF-8; DEL and 4-byte UTF-8 pass. The
+     * text is JSON jansson reads back. */
     h = headers_new();
     evhttp_add_header(h, "COOKIE", "c=1");
     evhttp_add_header(h, "x-shopify-hmac-sha256", "sig");
@@ -154,10 +156,19 @@ static void test_headers_json(void **state)
     evhttp_add_header(h, "x-a", "3");
     evhttp_add_header(h, "X-Ok", "\x7f \xf0\x9f\x98\x80 Q\"");
     evhttp_add_header(h, "X-a", "4");
+    evhttp_add_header(h, "X-F5", "\xf5\x80\x80\x80");
+    evhttp_add_header(h, "X-E0", "\xe0\x80\xaf");
+    evhttp_add_header(h, "X-Sur", "\xed\xa0\x80");
+    evhttp_add_header(h, "X-Big", "\xf4\x90\x80\x80");
     json = ingest_headers_json(h);
     assert_string_equal(json, "{\"x-a\":\"1, 3, 4\",\"x-cut\":\"(not utf-8)\","
                               "\"x-over\":\"(not utf-8)\",\"x-cont\":\"(not utf-8)\","
-                              "\"x-ab\":\"2\",\"x-ok\":\"\x7f \xf0\x9f\x98\x80 Q\\\"\"}");
+                              "\"x-ab\":\"2\",\"x-ok\":\"\x7f \xf0\x9f\x98\x80 Q\\\"\","
+                              "\"x-f5\":\"(not utf-8)\",\"x-e0\":\"(not utf-8)\","
+                              "\"x-sur\":\"(not utf-8)\",\"x-big\":\"(not utf-8)\"}");
+    json_t *back = json_loads(json, 0, NULL);
+    assert_non_null(back);
+    json_decref(back);
     free(json);
     headers_free(h);
 
