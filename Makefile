@@ -3,13 +3,21 @@
 #   make test       every test tier (unit, rules, simulators, end-to-end)
 #   make asan       the same suite on an ASan+UBSan build (build-asan/)
 #   make demo       install what is needed and run the demo
+#   make fuzz       each libFuzzer target (tests/fuzz/) for FUZZ_SECONDS (clang)
 #   make install    PREFIX=/usr/local DESTDIR=
 
 PKGS      := lua5.4 libcurl jansson yajl sqlite3 libevent libcrypto
 PREFIX    ?= /usr/local
 VERSION   := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
 
-ifeq ($(SAN),1)
+ifeq ($(FUZZ),1)
+# libFuzzer targets (tests/fuzz/): clang, every object instrumented, ASan + UBSan.
+BUILD     ?= build-fuzz
+CC        := clang
+SANFLAGS  := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+             -fno-sanitize-recover=undefined
+OPT       ?= -O1 -g
+else ifeq ($(SAN),1)
 BUILD     ?= build-asan
 SANFLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 OPT       ?= -O1 -g
@@ -39,6 +47,9 @@ LIB       := $(BUILD)/libezsync.a
 BIN       := $(BUILD)/ezsync
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
+FUZZ_SECONDS ?= 60
 
 export EZSYNC_BIN := $(abspath $(BIN))
 
@@ -57,7 +68,7 @@ ifeq ($(V),1)
 Q :=
 endif
 
-.PHONY: all test unit rules-test sim-test e2e asan demo install clean deps sim-setup bench
+.PHONY: all test unit rules-test sim-test e2e asan demo install clean deps sim-setup bench fuzz fuzz-run
 all: ezsync
 
 ifeq ($(SAN),1)
@@ -107,6 +118,26 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) $(shell pkg-config --libs cmocka)
 
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(LIB) $(LDLIBS)
+
+# Each target for FUZZ_SECONDS on its corpus (build-fuzz/corpus/NAME, seeded from
+# tests/fuzz/corpus/NAME); a crash leaves its input in build-fuzz/ and fails the run.
+fuzz:
+	$(Q)$(MAKE) --no-print-directory FUZZ=1 fuzz-run
+
+fuzz-run: $(FUZZ_BINS)
+	$(Q)failed=""; for f in $(FUZZ_BINS); do n=$$(basename $$f); echo "== $$n"; \
+	  mkdir -p $(BUILD)/corpus/$$n; \
+	  if ! $$f -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=$(BUILD)/$$n- \
+	      -print_final_stats=1 $(BUILD)/corpus/$$n $$( [ -d tests/fuzz/corpus/$$n ] && \
+	      echo tests/fuzz/corpus/$$n ) >$(BUILD)/$$n.log 2>&1; then failed="$$failed $$n"; fi; \
+	  grep -E "^(==[0-9]+==ERROR|SUMMARY|stat::number_of_executed_units|fuzz_)" \
+	    $(BUILD)/$$n.log || true; done; \
+	if [ -n "$$failed" ]; then echo "fuzz: failed:$$failed (inputs: $(BUILD)/NAME-crash-*)"; exit 1; fi
+
 deps:
 	$(Q)scripts/install-deps.sh
 
@@ -151,6 +182,6 @@ install: ezsync
 	sed 's|@PREFIX@|$(PREFIX)|g' scripts/ezsync.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/ezsync.service
 
 clean:
-	rm -rf build build-asan ezsync
+	rm -rf build build-asan build-fuzz ezsync
 
 -include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d)
