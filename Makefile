@@ -50,6 +50,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 FUZZ_SECONDS ?= 60
+REPLAY_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/replay/%,$(FUZZ_SRCS))
 
 export EZSYNC_BIN := $(abspath $(BIN))
 
@@ -123,6 +124,11 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(LIB) $(LDLIBS)
 
+$(BUILD)/replay/%: tests/fuzz/%.c tests/fuzz/replay.c $(LIB)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< tests/fuzz/replay.c $(LIB) $(LDLIBS)
+
 # Each target for FUZZ_SECONDS on its corpus (build-fuzz/corpus/NAME, seeded from
 # tests/fuzz/corpus/NAME); a crash leaves its input in build-fuzz/ and fails the run.
 fuzz:
@@ -144,9 +150,11 @@ deps:
 sim-setup:
 	$(Q)if [ -x scripts/sim/setup ]; then scripts/sim/setup; fi
 
-unit: $(UNIT_BINS) ezsync
+unit: $(UNIT_BINS) $(REPLAY_BINS) ezsync
 	$(Q)set -e; for t in $(UNIT_BINS); do echo "== $$t"; \
 	  EZSYNC_TEST_TMP=$$(mktemp -d) $$t; done
+	$(Q)set -e; for t in $(REPLAY_BINS); do n=$$(basename $$t); echo "== $$t"; \
+	  $$t tests/fuzz/corpus/$$n/*; done
 
 # Rule specs run on Lua 5.4 explicitly: /usr/bin/busted's shebang is `lua`, which is 5.1 here.
 rules-test: ezsync $(EZHOST)
