@@ -8,6 +8,7 @@
 #include <curl/curl.h>
 #include <event2/event.h>
 #include <stdint.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -263,7 +264,8 @@ double http_client_parse_retry_after(const char *value, time_t now)
     if (buf[0] >= '0' && buf[0] <= '9') {
         char *end;
         double s = strtod(buf, &end);
-        return (*end || s < 0) ? -1 : s;
+        /* strtod reads "1e400" as infinity, a wait nothing ends: refused like any bad value */
+        return (*end || s < 0 || !isfinite(s)) ? -1 : s;
     }
     time_t t = curl_getdate(buf, NULL);
     if (t == (time_t)-1) return -1;

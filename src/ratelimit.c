@@ -260,6 +260,9 @@ void ratelimit_on_429(struct ratelimit *rl, double retry_after_s)
     char ra[32], rate[32];
     rl->rate_limited++;
     if (retry_after_s < 0) retry_after_s = 1.0;
+    /* A remote (or a proxy before it) that asks for an hour would stop the sync for that hour
+     * on one answer; past the cap the next request asks again (and a 429 blocks again). */
+    if (retry_after_s > RATELIMIT_MAX_RETRY_AFTER_S) retry_after_s = RATELIMIT_MAX_RETRY_AFTER_S;
     refill(rl, t);
     if (t + retry_after_s > rl->blocked_until) {
         rl->blocked_until = t + retry_after_s;

@@ -56,8 +56,10 @@ double ratelimit_wait_s(const struct ratelimit *rl, double cost);
 /* A 2xx/4xx answer that was not a 429: after a quiet period and a run of them the rate creeps
  * back up (additively, at most one step per 2 s, to 95 % of the rate that drew the 429). */
 void ratelimit_on_success(struct ratelimit *rl);
-/* A 429: no admission before retry_after_s (< 0: 1 s), bucket emptied, rate x0.8 (at most once
- * per second, so a burst of 429s to requests already in flight counts once). */
+/* A 429: no admission before retry_after_s (< 0: 1 s; at most RATELIMIT_MAX_RETRY_AFTER_S),
+ * bucket emptied, rate x0.8 (at most once per second, so a burst of 429s to requests already
+ * in flight counts once). */
+#define RATELIMIT_MAX_RETRY_AFTER_S 60.0
 void ratelimit_on_429(struct ratelimit *rl, double retry_after_s);
 
 /* ---- cost bucket feedback ---- */

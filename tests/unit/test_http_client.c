@@ -161,6 +161,8 @@ static void test_parse_retry_after(void **state)
     assert_true(http_client_parse_retry_after("-3", now) < 0);
     assert_true(http_client_parse_retry_after("2x", now) < 0);
     assert_true(http_client_parse_retry_after("", now) < 0);
+    assert_true(http_client_parse_retry_after("1e400", now) < 0);      /* infinity */
+    assert_true(http_client_parse_retry_after("86400", now) == 86400.0); /* the limiter caps it */
 }
 
 static void test_timeout(void **state)

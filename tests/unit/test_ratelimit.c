@@ -175,6 +175,25 @@ static void test_retry_after_blocks(void **state)
     fx_free(f);
 }
 
+/* A day's Retry-After blocks for the cap, not the day: the next request asks again. */
+static void test_retry_after_capped(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new(RATELIMIT_TOKEN, 10, 5);
+    ratelimit_on_429(f->rl, 86400.0);
+    ratelimit_acquire(f->rl, 1, RATELIMIT_ORDERS, on_admit, &f->tags[0]);
+    pump(f->base);
+    struct ratelimit_stats st;
+    ratelimit_get_stats(f->rl, &st);
+    assert_true(st.blocked_for_s > RATELIMIT_MAX_RETRY_AFTER_S - 0.001 &&
+                st.blocked_for_s <= RATELIMIT_MAX_RETRY_AFTER_S);
+    advance(f, RATELIMIT_MAX_RETRY_AFTER_S - 0.01);
+    assert_int_equal(f->rec.n, 0);
+    advance(f, 0.02);
+    assert_int_equal(f->rec.n, 1);
+    fx_free(f);
+}
+
 static void test_adaptive_decrease_and_recovery(void **state)
 {
     (void)state;
@@ -348,6 +367,7 @@ int main(void)
         cmocka_unit_test(test_headroom),
         cmocka_unit_test(test_priority_order),
         cmocka_unit_test(test_retry_after_blocks),
+        cmocka_unit_test(test_retry_after_capped),
         cmocka_unit_test(test_adaptive_decrease_and_recovery),
         cmocka_unit_test(test_cost_admission_and_refund),
         cmocka_unit_test(test_cost_inflight_not_double_counted),
