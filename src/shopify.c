@@ -245,7 +245,16 @@ static int read_cost(json_t *root, struct ratelimit_cost_status *st, double *req
     st->maximum_available = json_number_value(json_object_get(ts, "maximumAvailable"));
     st->currently_available = json_number_value(json_object_get(ts, "currentlyAvailable"));
     st->restore_rate = json_number_value(json_object_get(ts, "restoreRate"));
-    return st->maximum_available > 0 && st->restore_rate > 0;
+    /* The status sets the limiter's bucket and rate, so one out of all reason (a proxy's, a
+     * bug's) is ignored: Shopify's buckets hold 1,000-20,000 points and restore 50-2,000 a
+     * second; a restore rate of 1e-300 would have held every call for ever. */
+    if (!(st->maximum_available >= 1 && st->maximum_available <= 1e7 && st->restore_rate >= 1 &&
+          st->restore_rate <= 1e6))
+        return 0;
+    if (!(st->currently_available >= 0)) st->currently_available = 0;
+    if (st->currently_available > st->maximum_available)
+        st->currently_available = st->maximum_available;
+    return 1;
 }
 
 /* The first error's code (extensions.code) and message; THROTTLED wins if any error has it. */

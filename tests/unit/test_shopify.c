@@ -107,6 +107,34 @@ static void test_url_headers_and_learning(void **state)
     fx_free(f);
 }
 
+/* A throttle status out of all reason leaves the limiter as it was: a restore rate of 1e-300
+ * would hold every later call for ever, a huge bucket would let everything through. */
+static void test_unreasonable_throttle_status_ignored(void **state)
+{
+    (void)state;
+    static const char *bad[] = {
+        "{\"data\":{},\"extensions\":{\"cost\":{\"requestedQueryCost\":12,\"actualQueryCost\":10,"
+        "\"throttleStatus\":{\"maximumAvailable\":2000.0,\"currentlyAvailable\":1990,"
+        "\"restoreRate\":1e-300}}}}",
+        "{\"data\":{},\"extensions\":{\"cost\":{\"requestedQueryCost\":12,\"actualQueryCost\":10,"
+        "\"throttleStatus\":{\"maximumAvailable\":1e300,\"currentlyAvailable\":1e300,"
+        "\"restoreRate\":100.0}}}}",
+    };
+    for (int i = 0; i < 2; i++) {
+        struct testsrv_canned c[] = { { 200, NULL, OK_BODY }, { 200, NULL, bad[i] } };
+        struct fx *f = fx_new(c, 2, 0);
+        struct got g;
+        assert_int_equal(run_one(f, Q, NULL, &g), REMOTE_OK);
+        assert_int_equal(run_one(f, Q, NULL, &g), REMOTE_OK);
+        struct ratelimit_stats st;
+        ratelimit_get_stats(shopify_limiter(f->s), &st);
+        assert_true(st.capacity == 2000);                 /* from the first, sane answer */
+        assert_true(st.rate == 100.0);
+        assert_true(st.available <= 2000);
+        fx_free(f);
+    }
+}
+
 static json_t *sent_variables(struct fx *f, int i)
 {
     json_t *root = json_loads(f->srv.reqs[i].body, 0, NULL);
@@ -310,6 +338,7 @@ int main(void)
     log_setup(LOG_ERROR, LOG_LOGFMT, NULL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_url_headers_and_learning),
+        cmocka_unit_test(test_unreasonable_throttle_status_ignored),
         cmocka_unit_test(test_idempotency_key_injection),
         cmocka_unit_test(test_throttled_waits_and_resends),
         cmocka_unit_test(test_throttled_persistent_is_transient),
