@@ -21,6 +21,7 @@
 #define PAGE_LIMIT 100
 #define MAX_PAGES 1000           /* a runaway paginator must not poll forever */
 #define POLL_PRIORITY 4
+#define POLLER_MAX_AHEAD_MS (10 * 60 * 1000) /* see advance() */
 
 enum phase { PH_ORDERS, PH_SHIPMENTS, PH_STOCK, PH_SHOPIFY };
 
@@ -55,28 +56,50 @@ struct poller {
 
 /* ---- time ---- */
 
+/* n decimal digits at p as a number in [lo, hi], else -1. */
+static int digits(const char *p, int n, int lo, int hi)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9') return -1;
+        v = v * 10 + (p[i] - '0');
+    }
+    return v >= lo && v <= hi ? v : -1;
+}
+
+/* RFC 3339 as the APIs write it: YYYY-MM-DDTHH:MM:SS, optional fraction, then Z or an offset
+ * (+HH:MM or +HHMM). Every field is its digits within its range: sscanf's %2d took " 1",
+ * "-1" and month 13, and timegm turned those into some other time. */
 int poller_time_parse(const char *iso, int64_t *ms)
 {
     struct tm tm;
-    int y, mo, d, h, mi, s, n = 0;
     memset(&tm, 0, sizeof tm);
-    if (!iso || sscanf(iso, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s, &n) != 6)
+    if (!iso || strnlen(iso, 19) < 19 || iso[4] != '-' || iso[7] != '-' ||
+        (iso[10] != 'T' && iso[10] != 't') || iso[13] != ':' || iso[16] != ':')
         return -1;
-    const char *p = iso + n;
+    int y = digits(iso, 4, 1, 9999), mo = digits(iso + 5, 2, 1, 12),
+        d = digits(iso + 8, 2, 1, 31), h = digits(iso + 11, 2, 0, 23),
+        mi = digits(iso + 14, 2, 0, 59), s = digits(iso + 17, 2, 0, 60);
+    if (y < 0 || mo < 0 || d < 0 || h < 0 || mi < 0 || s < 0) return -1;
+    const char *p = iso + 19;
     int64_t frac = 0;
     if (*p == '.') {
-        int digits = 0;
-        for (p++; *p >= '0' && *p <= '9'; p++, digits++)
-            if (digits < 3) frac = frac * 10 + (*p - '0');
-        while (digits > 0 && digits < 3) frac *= 10, digits++;
+        int n = 0;
+        for (p++; *p >= '0' && *p <= '9'; p++, n++)
+            if (n < 3) frac = frac * 10 + (*p - '0');
+        if (n == 0) return -1;
+        while (n > 0 && n < 3) frac *= 10, n++;
     }
     int64_t offset = 0;
     if (*p == '+' || *p == '-') {
-        int oh = 0, om = 0;
-        if (sscanf(p + 1, "%2d:%2d", &oh, &om) != 2 && sscanf(p + 1, "%2d%2d", &oh, &om) != 2)
-            return -1;
-        offset = (int64_t)(oh * 60 + om) * 60 * (*p == '+' ? 1 : -1);
-    } else if (*p != 'Z' && *p != 'z' && *p != '\0') {
+        int sign = *p == '+' ? 1 : -1, oh = digits(p + 1, 2, 0, 23);
+        if (oh < 0) return -1;                        /* (p[1], p[2] are digits: p[3] exists) */
+        int colon = p[3] == ':', om = digits(p + 3 + colon, 2, 0, 59);
+        if (om < 0 || p[5 + colon] != '\0') return -1;
+        offset = (int64_t)(oh * 60 + om) * 60 * sign;
+    } else if (*p == 'Z' || *p == 'z') {
+        if (p[1] != '\0') return -1;
+    } else if (*p != '\0') {
         return -1;
     }
     tm.tm_year = y - 1900, tm.tm_mon = mo - 1, tm.tm_mday = d;
@@ -130,6 +153,17 @@ static int64_t field_ms(json_t *o, const char *k)
 {
     int64_t ms = 0;
     return poller_time_parse(str_field(o, k), &ms) == 0 ? ms : 0;
+}
+
+/* A row's time moves the watermark forward, but never past now + POLLER_MAX_AHEAD_MS: one row
+ * stamped far ahead (a remote's bug, a clock set wrong) made every later poll ask from that
+ * time on and miss every change until then. Capped, a remote whose clock runs ahead only has
+ * its last minutes read again (diffed against the snapshots: nothing emitted twice). */
+static void advance(struct cycle *c, int64_t ms)
+{
+    int64_t cap = store_now_ms() + POLLER_MAX_AHEAD_MS;
+    if (ms > cap) ms = cap;
+    if (ms > c->wm_ms) c->wm_ms = ms;
 }
 
 static int64_t watermark_get(struct poller *p, const char *name, int64_t dflt)
@@ -250,7 +284,7 @@ static void diff_order(struct cycle *c, json_t *order)
     char id[128];
     if (id_text(json_object_get(order, "id"), id, sizeof id)) return;
     int64_t upd = field_ms(order, "updatedAt");
-    if (upd > c->wm_ms) c->wm_ms = upd;
+    advance(c, upd);
     char *now = canonical(order), *was = NULL;
     store_snapshot_get(c->p->st, "orderez.order", id, &was);
     json_t *before = was ? json_loads(was, 0, NULL) : NULL;
@@ -410,7 +444,7 @@ static int diff_stock(struct cycle *c, json_t *lvl)
     int rc = 0;
     if (!sku || id_text(json_object_get(lvl, "warehouseId"), wh, sizeof wh)) return 0;
     int64_t upd = field_ms(lvl, "updatedAt");
-    if (upd > c->wm_ms) c->wm_ms = upd;
+    advance(c, upd);
     char *sk = ent + snprintf(ent, sizeof ent, "orderez:stock:"); /* snapshot id: sku@wh */
     snprintf(sk, sizeof ent - (size_t)(sk - ent), "%s@%s", sku, wh);
     char *now = canonical(lvl), *was = NULL;
@@ -507,7 +541,7 @@ static int catchup_node(struct cycle *c, json_t *node)
         if (!slash || !slash[1]) return 0;
         snprintf(id, sizeof id, "%s", slash + 1);
     }
-    if (ms > c->wm_ms) c->wm_ms = ms;
+    advance(c, ms);
     if (store_snapshot_get(c->p->st, "shopify.order", id, &was) < 0) return -1;
     if (was) seen = strtoll(was, NULL, 10);
     free(was);

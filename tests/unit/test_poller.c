@@ -172,6 +172,21 @@ static void test_time_parse(void **state)
     assert_int_equal(ms, 1735689600000LL);
     assert_int_equal(poller_time_parse("2025-01-01", &ms), -1);
     assert_int_equal(poller_time_parse("2025-01-01T00:00:00 junk", &ms), -1);
+    /* each field its digits within its range: timegm made these some other time */
+    static const char *bad[] = {
+        "2025-13-01T00:00:00Z", "2025-00-10T00:00:00Z", "2025-01-32T00:00:00Z",
+        "2025-01-01T24:00:00Z", "2025-01-01T00:60:00Z", "2025-01-01T00:00:61Z",
+        "2025- 1-01T00:00:00Z", "2025-01--1T00:00:00Z", "+025-01-01T00:00:00Z",
+        "2025-01-01T00:00:00+24:00", "2025-01-01T00:00:00+05:60", "2025-01-01T00:00:00+5",
+        "2025-01-01T00:00:00+05:30x", "2025-01-01T00:00:00Zx", "2025-01-01T00:00:00.Z",
+        "2025-01-01T00:00:0", "",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        if (poller_time_parse(bad[i], &ms) != -1) fail_msg("accepted %s", bad[i]);
+    assert_int_equal(poller_time_parse("2025-01-01t00:00:00.5z", &ms), 0);
+    assert_int_equal(ms, 1735689600500LL);
+    assert_int_equal(poller_time_parse("2024-12-31T23:00:00", &ms), 0);   /* no zone: UTC */
+    assert_int_equal(ms, 1735686000000LL);
     char buf[40];
     poller_time_format(1735689600250LL, buf, sizeof buf);
     assert_string_equal(buf, "2025-01-01T00:00:00.250Z");
@@ -260,6 +275,31 @@ static void test_orders_diff(void **state)
     store_event_free(&ev);
     /* and again: nothing */
     assert_int_equal(cycle(&f, 0), 0);
+    fx_close(&f);
+}
+
+/* A row stamped far ahead moves the watermark at most ten minutes past now: the next poll
+ * still asks from about now, so changes until 2099 are not skipped. */
+static void test_future_row_caps_the_watermark(void **state)
+{
+    (void)state;
+    static const char future[] =
+        "{\"data\":[{\"id\":7,\"status\":\"accepted\",\"updatedAt\":\"2099-01-01T00:00:00Z\"}],"
+        "\"meta\":{\"page\":1,\"limit\":100,\"total\":1,\"totalPages\":1}}";
+    struct fx f;
+    fx_open(&f, "future");
+    on(&f.rem, "/distributor/orders?", future);
+    on(&f.rem, "/distributor/orders/7/shipments", "{\"data\":[]}");
+    assert_int_equal(cycle(&f, 0), 1);
+    char *wm = NULL;
+    assert_int_equal(store_kv_get(f.st, "poller", "orderez.orders", &wm), 0);
+    int64_t w = strtoll(wm, NULL, 10), now = store_now_ms();
+    free(wm);
+    assert_true(w <= now + 10 * 60 * 1000 && w > now + 9 * 60 * 1000);
+    f.rem.ncalls = 0;
+    assert_int_equal(cycle(&f, 0), 0);
+    assert_int_equal(count_calls(&f.rem, "updatedSince=209"), 0);  /* (2098-12-31... with the overlap) */
+    assert_true(count_calls(&f.rem, "/distributor/orders?updatedSince=") >= 1);
     fx_close(&f);
 }
 
@@ -375,6 +415,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_time_parse),
         cmocka_unit_test(test_orders_diff),
+        cmocka_unit_test(test_future_row_caps_the_watermark),
         cmocka_unit_test(test_stock_diff_and_failure),
         cmocka_unit_test(test_shopify_catchup),
         cmocka_unit_test(test_shopify_catchup_deferred),
