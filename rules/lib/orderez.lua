@@ -33,12 +33,19 @@ M.status = {
 M.contact_types = { owner = "owner", ordering = "ordering", finance = "finance",
                     subscriber = "subscriber" }
 
--- M.path("order", 42) --> "/distributor/orders/42"; ids are URL-safe (digits, uuids).
+-- M.path("order", 42) --> "/distributor/orders/42". An id goes into the path as it is, so it
+-- must be one: letters, digits, "-" and "_" (OrderEZ's are digits or uuids). Anything else
+-- ("../", "?", "#", "/", "%", a space) would reach another endpoint or a wrong one.
 function M.path(name, ...)
   local p = M.paths[name]
   if not p then error("orderez profile: unknown path '" .. tostring(name) .. "'", 2) end
   local args = table.pack(...)
-  for i = 1, args.n do args[i] = tostring(args[i]) end
+  for i = 1, args.n do
+    args[i] = tostring(args[i])
+    if not args[i]:match("^[%w_%-]+$") then
+      error(string.format("orderez profile: id %q for path '%s' is not a plain id", args[i], name), 2)
+    end
+  end
   return string.format(p, table.unpack(args, 1, args.n))
 end
 local path = M.path

@@ -30,4 +30,13 @@ describe("rules/lib/orderez.lua", function()
     assert.are.equal("/distributor/orders/42/cancel", orderez.path("order_cancel", 42))
     assert.has_error(function() orderez.path("nope") end)
   end)
+
+  it("puts only plain ids into a path", function()
+    assert.are.equal("/distributor/orders/5f2c-9a_B/cancel", orderez.path("order_cancel", "5f2c-9a_B"))
+    for _, bad in ipairs({ "../admin", "1?x=2", "1#f", "1/2", "%2e%2e", "", "a b" }) do
+      local ok, err = pcall(orderez.path, "order_cancel", bad)
+      assert.is_false(ok)
+      assert.matches("is not a plain id", err, 1, true)
+    end
+  end)
 end)
