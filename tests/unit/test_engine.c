@@ -345,7 +345,7 @@ static void test_outage_holds_jobs(void **state)
     fake_route_add(&f.fm, "/distributor/outlets", ENGINE_CALL_TRANSIENT, 0, "", 9);
     int64_t ev[3];
     for (int i = 0; i < 3; i++) {
-        char id[8];
+        char id[16];
         snprintf(id, sizeof id, "7%d", i);
         ev[i] = add_order_event(&f, "orders/create", id, 0);
     }
@@ -429,7 +429,7 @@ static void test_outage_pause_gate_and_release(void **state)
     f.fm.on_call_ud = &first_ok;
     fake_route_add(&f.fm, "/distributor/outlets", ENGINE_CALL_TRANSIENT, 0, "", -1);
     for (int i = 0; i < 40; i++) {
-        char id[8];
+        char id[16];
         snprintf(id, sizeof id, "9%02d", i);
         add_order_event(&f, "orders/create", id, 0);
     }
