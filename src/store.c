@@ -114,6 +114,12 @@ static const char *migrations[] = {
     "CREATE TRIGGER backlog_count_delete AFTER DELETE ON backlog BEGIN"
     "  UPDATE backlog_counts SET n = n - 1 WHERE lane = old.lane;"
     "END;",
+    /* 8: the intake mark: the sequence number of the last record of the webhook receiver's
+     * intake log (intake.h) moved into events, set in the same transaction as the rows, so a
+     * restart replays exactly the records after it. */
+    "CREATE TABLE IF NOT EXISTS intake (id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  moved_seq INTEGER NOT NULL);"
+    "INSERT OR IGNORE INTO intake (id, moved_seq) VALUES (1, 0);",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -223,6 +229,13 @@ static int exec(struct store *st, const char *sql, const char *what)
         return -1;
     }
     return 0;
+}
+
+int store_set_cache_kib(struct store *st, int kib)
+{
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA cache_size=-%d", kib > 0 ? kib : 1);
+    return exec(st, sql, "setting the page cache");
 }
 
 int store_set_durability(struct store *st, enum store_durability d)

@@ -12,7 +12,7 @@
 struct store;
 
 #define STORE_NOTFOUND 1
-#define STORE_SCHEMA_VERSION 7
+#define STORE_SCHEMA_VERSION 8
 
 /* flags for store_open */
 #define STORE_READONLY 1
@@ -23,6 +23,8 @@ const char *store_errmsg(const struct store *st);
 int store_schema_version(struct store *st);
 /* How long a write waits for another process's lock before failing (default 5000 ms). */
 void store_set_busy_timeout(struct store *st, int ms);
+/* The connection's page cache, in KiB (SQLite's default is 2000). */
+int store_set_cache_kib(struct store *st, int kib);
 
 /* Checkpoint policy (a no-op for a backend without a write-ahead log). By default a commit that
  * leaves the log past ~1000 pages checkpoints it inside the commit, which then takes tens of ms:
@@ -71,6 +73,11 @@ struct store_event {
 /* Inserts unless dedupe_key is already stored; *inserted tells which. A new event with a lane
  * joins the backlog in the same statement's transaction. */
 int store_event_insert(struct store *st, struct store_event *ev, int *inserted);
+/* 1 when an event with this dedupe key is stored, 0 when not, -1 on error. */
+int store_event_exists(struct store *st, const char *dedupe_key);
+/* The intake mark (intake.h): the last intake record moved into events. */
+int store_intake_mark(struct store *st, int64_t *seq);
+int store_intake_set_mark(struct store *st, int64_t seq);
 int64_t store_event_count(struct store *st);
 
 /* Reads one event; strings are copies the caller frees with store_event_free. */
@@ -146,6 +153,8 @@ int store_event_jobbed(struct store *st, int64_t event_id);
 int store_backlog_remove(struct store *st, int lane, int64_t event_id);
 /* Backlog events by lane (lanes past the last counted in the last), and the oldest one's
  * received_at (0 when the backlog is empty). */
+/* Entries in the backlog, every lane (kept by triggers: one small read). */
+int64_t store_backlog_total(struct store *st);
 int store_backlog_depth(struct store *st, int64_t depth[STORE_JOB_NPRIORITIES], int64_t *oldest);
 void store_events_free(struct store_event *evs, size_t n);
 

@@ -60,6 +60,37 @@ int store_event_insert(struct store *st, struct store_event *ev, int *inserted)
     return 0;
 }
 
+int store_event_exists(struct store *st, const char *dedupe_key)
+{
+    sqlite3_stmt *s = store_stmt(st, "SELECT 1 FROM events WHERE dedupe_key = ?");
+    if (!s) return -1;
+    store_bind_text(s, 1, dedupe_key);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc == SQLITE_ROW) return 1;
+    return rc == SQLITE_DONE ? 0 : store_fail(st, "looking up an event");
+}
+
+int store_intake_mark(struct store *st, int64_t *seq)
+{
+    sqlite3_stmt *s = store_stmt(st, "SELECT moved_seq FROM intake WHERE id = 1");
+    if (!s) return -1;
+    int rc = sqlite3_step(s);
+    *seq = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : store_fail(st, "reading the intake mark");
+}
+
+int store_intake_set_mark(struct store *st, int64_t seq)
+{
+    sqlite3_stmt *s = store_stmt(st, "UPDATE intake SET moved_seq = ? WHERE id = 1");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, seq);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : store_fail(st, "setting the intake mark");
+}
+
 int64_t store_event_count(struct store *st)
 {
     sqlite3_stmt *s = store_stmt(st, "SELECT count(*) FROM events");

@@ -156,6 +156,14 @@ int store_backlog_remove(struct store *st, int lane, int64_t event_id)
     return rc == SQLITE_DONE ? 0 : store_fail(st, "taking an event off the backlog");
 }
 
+int64_t store_backlog_total(struct store *st)
+{
+    int64_t n = 0;
+    if (one_int64(st, "SELECT coalesce(sum(n), 0) FROM backlog_counts", &n, "counting the backlog"))
+        return -1;
+    return n;
+}
+
 int store_backlog_depth(struct store *st, int64_t depth[STORE_JOB_NPRIORITIES], int64_t *oldest)
 {
     int rc;
