@@ -6,7 +6,7 @@
 #   make fuzz       each libFuzzer target (tests/fuzz/) for FUZZ_SECONDS (clang)
 #   make install    PREFIX=/usr/local DESTDIR=
 
-PKGS      := lua5.4 libcurl jansson yajl sqlite3 libevent libcrypto
+PKGS      := lua5.4 libcurl jansson yajl sqlite3 libevent libcrypto zlib
 PREFIX    ?= /usr/local
 VERSION   := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
 

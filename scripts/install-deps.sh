@@ -5,7 +5,7 @@ set -euo pipefail
 
 PKGS=(build-essential pkg-config git ca-certificates
       liblua5.4-dev lua5.4 libcurl4-openssl-dev libjansson-dev libyajl-dev libsqlite3-dev libevent-dev
-      libssl-dev openssl libcmocka-dev lua-busted lua-check sqlite3 wrk prometheus curl)
+      libssl-dev openssl zlib1g-dev libcmocka-dev lua-busted lua-check sqlite3 wrk prometheus curl)
 command -v node >/dev/null 2>&1 || PKGS+=(nodejs)
 command -v npm  >/dev/null 2>&1 || PKGS+=(npm)
 

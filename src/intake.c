@@ -1,0 +1,534 @@
+/* intake: see intake.h. */
+#include "intake.h"
+
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define MAGIC 0x31495a45u        /* "EZI1" */
+#define HDR 24                   /* magic, payload length, sequence number, crc, zero */
+#define NSTR 9                   /* the event's strings, in the order of struct fields below */
+#define FIXED (16 + 4 * NSTR)    /* received_at, lane, zero, the strings' lengths */
+#define NIL UINT32_MAX           /* a NULL string's length */
+#define MIN_SLOTS 1024
+
+struct intake {
+    int fd;
+    char *path;
+    int64_t append_off;          /* where the next record goes */
+    int64_t move_off;            /* the oldest record not yet moved */
+    uint64_t next_seq;           /* the next record's number */
+    size_t pending;              /* records in [move_off, append_off) */
+    /* Records not yet moved (and staged ones), by dedupe key: (tag << 32) | offset / 8 with a
+     * nonzero tag, 0 for an empty slot; linear probing, at most 70 % full. */
+    uint64_t *slots;
+    size_t nslots, nbits;
+    /* Staged records, encoded as they will be written at append_off. */
+    unsigned char *stage;
+    size_t nstage, stage_cap, nstaged;
+};
+
+/* A decoded record: strings point into the buffer it was read into. */
+struct record {
+    uint64_t seq;
+    int64_t off, size;           /* where it starts and what it takes, padding included */
+    struct store_event ev;
+};
+
+static int fail(char *err, size_t errlen, const char *fmt, const char *what)
+{
+    snprintf(err, errlen, fmt, what);
+    return -1;
+}
+
+static uint64_t hash_key(const char *key)
+{
+    uint64_t h = 1469598103934665603ULL;                  /* FNV-1a, then a final mix */
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
+        h ^= *p;
+        h *= 1099511628211ULL;
+    }
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    return h;
+}
+
+static uint32_t tag_of(const char *key)
+{
+    uint32_t t = (uint32_t)(hash_key(key) >> 32);
+    return t ? t : 1;
+}
+
+static size_t home(const struct intake *ik, uint32_t tag)
+{
+    return (size_t)((uint32_t)(tag * 0x9E3779B9u) >> (32 - ik->nbits));
+}
+
+static void slot_put(struct intake *ik, uint64_t v)
+{
+    size_t mask = ik->nslots - 1, i = home(ik, (uint32_t)(v >> 32));
+    while (ik->slots[i]) i = (i + 1) & mask;
+    ik->slots[i] = v;
+}
+
+/* Removes the slot holding exactly v, shifting the run after it back (no tombstones). */
+static void slot_del(struct intake *ik, uint64_t v)
+{
+    size_t mask = ik->nslots - 1, i = home(ik, (uint32_t)(v >> 32));
+    while (ik->slots[i] && ik->slots[i] != v) i = (i + 1) & mask;
+    if (!ik->slots[i]) return;
+    for (size_t j = i;;) {
+        j = (j + 1) & mask;
+        if (!ik->slots[j]) break;
+        size_t k = home(ik, (uint32_t)(ik->slots[j] >> 32));
+        /* Move slots[j] into the hole at i unless its home lies cyclically in (i, j]. */
+        int stays = i <= j ? (k > i && k <= j) : (k > i || k <= j);
+        if (!stays) {
+            ik->slots[i] = ik->slots[j];
+            i = j;
+        }
+    }
+    ik->slots[i] = 0;
+}
+
+static int slots_resize(struct intake *ik, size_t nbits)
+{
+    uint64_t *old = ik->slots;
+    size_t nold = ik->nslots;
+    uint64_t *s = calloc((size_t)1 << nbits, sizeof *s);
+    if (!s) return -1;
+    ik->slots = s;
+    ik->nslots = (size_t)1 << nbits;
+    ik->nbits = nbits;
+    for (size_t i = 0; i < nold; i++)
+        if (old[i]) slot_put(ik, old[i]);
+    free(old);
+    return 0;
+}
+
+static uint32_t get32(const unsigned char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static uint64_t get64(const unsigned char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static uint32_t crc_of(const unsigned char *rec, uint32_t len)
+{
+    uLong c = crc32(0L, rec + 4, 12);                     /* the length and the number */
+    return (uint32_t)crc32(c, rec + HDR, len);
+}
+
+/* Decodes the record at buf (avail bytes there, the file's offset off). 1 when it is whole and
+ * sound, 0 when not (torn, damaged, or not a record at all). */
+static int decode(const unsigned char *buf, size_t avail, int64_t off, struct record *r)
+{
+    if (avail < HDR || get32(buf) != MAGIC) return 0;
+    uint32_t len = get32(buf + 4);
+    if (len < FIXED || len > avail - HDR || crc_of(buf, len) != get32(buf + 16)) return 0;
+    const unsigned char *p = buf + HDR;
+    memset(r, 0, sizeof *r);
+    r->seq = get64(buf + 8);
+    r->off = off;
+    r->size = ((int64_t)HDR + len + 7) & ~(int64_t)7;
+    r->ev.received_at = (int64_t)get64(p);
+    r->ev.lane = (int32_t)get32(p + 8);
+    const char *s[NSTR];
+    size_t at = FIXED;
+    for (int i = 0; i < NSTR; i++) {
+        uint32_t n = get32(p + 16 + 4 * i);
+        if (n == NIL) {
+            s[i] = NULL;
+            continue;
+        }
+        if (n > len - at || len - at - n < 1 || p[at + n] != '\0') return 0;
+        s[i] = (const char *)p + at;
+        if (i == NSTR - 1) r->ev.body_len = n;
+        at += (size_t)n + 1;
+    }
+    if (!s[0] || !s[1] || !s[2] || !s[8]) return 0;       /* source, topic, key and body */
+    r->ev.source = s[0];
+    r->ev.topic = s[1];
+    r->ev.dedupe_key = s[2];
+    r->ev.event_id = s[3];
+    r->ev.triggered_at = s[4];
+    r->ev.shop = s[5];
+    r->ev.api_version = s[6];
+    r->ev.headers = s[7];
+    r->ev.body = s[8];
+    return 1;
+}
+
+static int read_full(int fd, void *buf, size_t n, int64_t off)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, (char *)buf + got, n - got, (off_t)(off + (int64_t)got));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return -1;
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+static int write_full(int fd, const void *buf, size_t n, int64_t off)
+{
+    size_t done = 0;
+    while (done < n) {
+        ssize_t r = pwrite(fd, (const char *)buf + done, n - done, (off_t)(off + (int64_t)done));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return -1;
+        done += (size_t)r;
+    }
+    return 0;
+}
+
+/* Reads the whole record at off into *buf (grown as needed). 1 when sound, 0 when not, -1 on
+ * a read error. */
+static int read_record(struct intake *ik, int64_t off, int64_t file_end, unsigned char **buf,
+                       size_t *cap, struct record *r)
+{
+    unsigned char hdr[HDR];
+    if (file_end - off < HDR) return 0;
+    if (read_full(ik->fd, hdr, HDR, off)) return -1;
+    if (get32(hdr) != MAGIC) return 0;
+    uint32_t len = get32(hdr + 4);
+    if ((int64_t)len > file_end - off - HDR) return 0;
+    if (*cap < (size_t)HDR + len) {
+        unsigned char *nb = realloc(*buf, (size_t)HDR + len);
+        if (!nb) return -1;
+        *buf = nb;
+        *cap = (size_t)HDR + len;
+    }
+    memcpy(*buf, hdr, HDR);
+    if (read_full(ik->fd, *buf + HDR, len, off + HDR)) return -1;
+    return decode(*buf, (size_t)HDR + len, off, r);
+}
+
+struct intake *intake_open(const char *path, char *err, size_t errlen)
+{
+    struct intake *ik = calloc(1, sizeof *ik);
+    if (!ik || !(ik->path = strdup(path)) || slots_resize(ik, 10)) {
+        fail(err, errlen, "intake: %s", "out of memory");
+        goto fail;
+    }
+    ik->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (ik->fd < 0) {
+        snprintf(err, errlen, "intake: cannot open %s: %s", path, strerror(errno));
+        goto fail;
+    }
+    ik->next_seq = 1;
+    return ik;
+fail:
+    if (ik) {
+        free(ik->slots);
+        free(ik->path);
+    }
+    free(ik);
+    return NULL;
+}
+
+void intake_close(struct intake *ik)
+{
+    if (!ik) return;
+    if (ik->fd >= 0) close(ik->fd);
+    free(ik->slots);
+    free(ik->stage);
+    free(ik->path);
+    free(ik);
+}
+
+size_t intake_pending(const struct intake *ik) { return ik->pending; }
+
+int64_t intake_pending_bytes(const struct intake *ik) { return ik->append_off - ik->move_off; }
+
+/* Everything is moved: the next record goes at the start of the file again. A file a burst
+ * grew large is cut back (a crash before that reaches the disk only leaves records the mark
+ * already covers); the slot table shrinks back too. */
+static void start_over(struct intake *ik)
+{
+    struct stat sb;
+    if (ik->append_off > INTAKE_KEEP_BYTES ||
+        (fstat(ik->fd, &sb) == 0 && sb.st_size > INTAKE_KEEP_BYTES)) {
+        if (ftruncate(ik->fd, 0)) { /* kept: only disk space is at stake */ }
+    }
+    ik->append_off = ik->move_off = 0;
+    if (ik->nbits > 10) slots_resize(ik, 10);
+}
+
+int intake_holds(struct intake *ik, const char *dedupe_key, char *err, size_t errlen)
+{
+    uint32_t tag = tag_of(dedupe_key);
+    size_t mask = ik->nslots - 1;
+    unsigned char *buf = NULL;
+    size_t cap = 0;
+    int found = 0;
+    for (size_t i = home(ik, tag); ik->slots[i]; i = (i + 1) & mask) {
+        if ((uint32_t)(ik->slots[i] >> 32) != tag) continue;
+        /* The tag matches: compare the key itself, from the stage or the file. */
+        int64_t off = (int64_t)(uint32_t)ik->slots[i] * 8;
+        struct record r;
+        int ok;
+        if (off >= ik->append_off)
+            ok = decode(ik->stage + (off - ik->append_off), ik->nstage - (size_t)(off - ik->append_off),
+                        off, &r);
+        else
+            ok = read_record(ik, off, ik->append_off, &buf, &cap, &r);
+        if (ok < 0) {
+            snprintf(err, errlen, "intake: cannot read %s: %s", ik->path, strerror(errno));
+            found = -1;
+            break;
+        }
+        if (ok && strcmp(r.ev.dedupe_key, dedupe_key) == 0) {
+            found = 1;
+            break;
+        }
+    }
+    free(buf);
+    return found;
+}
+
+int intake_stage(struct intake *ik, const struct store_event *ev, char *err, size_t errlen)
+{
+    const char *s[NSTR] = { ev->source, ev->topic, ev->dedupe_key, ev->event_id,
+                            ev->triggered_at, ev->shop, ev->api_version, ev->headers, ev->body };
+    size_t n[NSTR], len = FIXED;
+    if (!ev->source || !ev->topic || !ev->dedupe_key)
+        return fail(err, errlen, "intake: %s", "an event needs a source, a topic and a key");
+    for (int i = 0; i < NSTR; i++) {
+        n[i] = i == NSTR - 1 ? ev->body_len : s[i] ? strlen(s[i]) : 0;
+        if (i == NSTR - 1 && !s[i]) s[i] = "";
+        if (s[i]) len += n[i] + 1;
+    }
+    size_t size = ((size_t)HDR + len + 7) & ~(size_t)7;
+    int64_t off = ik->append_off + (int64_t)ik->nstage;
+    if (len > UINT32_MAX - 8 || (int64_t)size > INTAKE_MAX_BYTES - off)
+        return fail(err, errlen, "intake: %s", "the log is full");
+    if ((ik->pending + ik->nstaged + 1) * 10 > ik->nslots * 7 && slots_resize(ik, ik->nbits + 1))
+        return fail(err, errlen, "intake: %s", "out of memory");
+    if (ik->stage_cap - ik->nstage < size) {
+        size_t cap = ik->stage_cap ? ik->stage_cap : 65536;
+        while (cap - ik->nstage < size) cap *= 2;
+        unsigned char *nb = realloc(ik->stage, cap);
+        if (!nb) return fail(err, errlen, "intake: %s", "out of memory");
+        ik->stage = nb;
+        ik->stage_cap = cap;
+    }
+    unsigned char *rec = ik->stage + ik->nstage, *p = rec + HDR;
+    uint32_t magic = MAGIC, len32 = (uint32_t)len, zero = 0;
+    uint64_t seq = ik->next_seq + ik->nstaged;
+    int64_t received = ev->received_at ? ev->received_at : store_now_ms();
+    int32_t lane = ev->lane;
+    memset(rec, 0, size);
+    memcpy(rec, &magic, 4);
+    memcpy(rec + 4, &len32, 4);
+    memcpy(rec + 8, &seq, 8);
+    memcpy(p, &received, 8);
+    memcpy(p + 8, &lane, 4);
+    memcpy(p + 12, &zero, 4);
+    size_t at = FIXED;
+    for (int i = 0; i < NSTR; i++) {
+        uint32_t l = s[i] ? (uint32_t)n[i] : NIL;
+        memcpy(p + 16 + 4 * i, &l, 4);
+        if (!s[i]) continue;
+        memcpy(p + at, s[i], n[i]);
+        at += n[i] + 1;                                  /* the NUL: memset above */
+    }
+    uint32_t crc = crc_of(rec, len32);
+    memcpy(rec + 16, &crc, 4);
+    ik->nstage += size;
+    ik->nstaged++;
+    slot_put(ik, (uint64_t)tag_of(ev->dedupe_key) << 32 | (uint64_t)(off / 8));
+    return 0;
+}
+
+/* Takes the staged records' slots out again (a failed write). */
+static void unstage(struct intake *ik)
+{
+    struct record r;
+    for (size_t at = 0; at < ik->nstage; at += (size_t)r.size) {
+        if (!decode(ik->stage + at, ik->nstage - at, ik->append_off + (int64_t)at, &r)) break;
+        slot_del(ik, (uint64_t)tag_of(r.ev.dedupe_key) << 32 | (uint64_t)(r.off / 8));
+    }
+}
+
+static void stage_reset(struct intake *ik)
+{
+    ik->nstage = ik->nstaged = 0;
+    if (ik->stage_cap > (4u << 20)) {       /* a burst's buffer is not kept */
+        free(ik->stage);
+        ik->stage = NULL;
+        ik->stage_cap = 0;
+    }
+}
+
+void intake_abort(struct intake *ik)
+{
+    unstage(ik);
+    stage_reset(ik);
+}
+
+int intake_commit(struct intake *ik, char *err, size_t errlen)
+{
+    int rc = 0;
+    if (!ik->nstaged) return 0;
+    if (write_full(ik->fd, ik->stage, ik->nstage, ik->append_off) || fdatasync(ik->fd)) {
+        snprintf(err, errlen, "intake: cannot write %s: %s", ik->path, strerror(errno));
+        unstage(ik);
+        rc = -1;
+    } else {
+        ik->append_off += (int64_t)ik->nstage;
+        ik->pending += ik->nstaged;
+        ik->next_seq += ik->nstaged;
+    }
+    stage_reset(ik);
+    return rc;
+}
+
+long intake_move(struct intake *ik, struct store *st, size_t max, size_t *inserted,
+                 int64_t *first_id, int64_t *last_id, char *err, size_t errlen)
+{
+    *inserted = 0;
+    *first_id = *last_id = 0;
+    if (!ik->pending || !max) return 0;
+    /* A read for about max records of a few KB (webhook bodies), within INTAKE_MOVE_BYTES. */
+    int64_t want = intake_pending_bytes(ik);
+    if (want > INTAKE_MOVE_BYTES) want = INTAKE_MOVE_BYTES;
+    if ((int64_t)max < INTAKE_MOVE_BYTES / 8192 && want > (int64_t)max * 8192) want = (int64_t)max * 8192;
+    unsigned char *buf = malloc((size_t)want);
+    size_t count = 0;
+    struct record *recs = calloc(max < ik->pending ? max : ik->pending, sizeof *recs);
+    unsigned char **bufs = NULL;
+    long rc = -1;
+    if (!buf || !recs) {
+        fail(err, errlen, "intake: %s", "out of memory");
+        goto out;
+    }
+    if (read_full(ik->fd, buf, (size_t)want, ik->move_off)) {
+        snprintf(err, errlen, "intake: cannot read %s: %s", ik->path, strerror(errno));
+        goto out;
+    }
+    /* As many whole records as the read holds (at least one: a record larger than the read is
+     * read again on its own). */
+    int64_t at = 0;
+    while (count < max && count < ik->pending) {
+        int ok = decode(buf + at, (size_t)(want - at), ik->move_off + at, &recs[count]);
+        if (!ok && count == 0) {
+            if (!bufs && !(bufs = calloc(1, sizeof *bufs))) break;
+            size_t c2 = 0;
+            ok = read_record(ik, ik->move_off, ik->append_off, &bufs[0], &c2, &recs[0]);
+            if (ok < 0) {
+                snprintf(err, errlen, "intake: cannot read %s: %s", ik->path, strerror(errno));
+                goto out;
+            }
+        }
+        if (!ok) break;
+        at += recs[count].size;
+        count++;
+        if (bufs) break;
+    }
+    if (count == 0) {
+        snprintf(err, errlen, "intake: the record at offset %lld of %s is damaged",
+                 (long long)ik->move_off, ik->path);
+        goto out;
+    }
+    if (store_begin(st)) goto store_err;
+    for (size_t i = 0; i < count; i++) {
+        int ins = 0;
+        recs[i].ev.id = 0;
+        if (store_event_insert(st, &recs[i].ev, &ins)) {
+            store_rollback(st);
+            goto store_err;
+        }
+        if (ins) {
+            if (!*first_id) *first_id = recs[i].ev.id;
+            *last_id = recs[i].ev.id;
+            (*inserted)++;
+        }
+    }
+    if (store_intake_set_mark(st, (int64_t)recs[count - 1].seq)) {
+        store_rollback(st);
+        goto store_err;
+    }
+    if (store_commit(st)) goto store_err;
+    for (size_t i = 0; i < count; i++) {
+        slot_del(ik, (uint64_t)tag_of(recs[i].ev.dedupe_key) << 32 | (uint64_t)(recs[i].off / 8));
+        ik->move_off += recs[i].size;
+    }
+    ik->pending -= count;
+    if (!ik->pending) start_over(ik);
+    rc = (long)count;
+    goto out;
+store_err:
+    *inserted = 0;
+    *first_id = *last_id = 0;
+    snprintf(err, errlen, "intake: moving into events: %s", store_errmsg(st));
+out:
+    if (bufs) free(bufs[0]);
+    free(bufs);
+    free(recs);
+    free(buf);
+    return rc;
+}
+
+long intake_recover(struct intake *ik, struct store *st, char *err, size_t errlen)
+{
+    int64_t mark = 0, off = 0, first = -1;
+    uint64_t prev = 0;
+    size_t count = 0;
+    struct stat sb;
+    unsigned char *buf = NULL;
+    size_t cap = 0;
+    if (store_intake_mark(st, &mark)) return fail(err, errlen, "intake: %s", store_errmsg(st));
+    if (fstat(ik->fd, &sb))
+        return fail(err, errlen, "intake: cannot read the log: %s", strerror(errno));
+    /* The chain of records from the start: each sound and numbered one past the last. Those
+     * the mark covers were moved before the crash; the rest were acknowledged and are not. */
+    for (;;) {
+        struct record r;
+        int ok = read_record(ik, off, (int64_t)sb.st_size, &buf, &cap, &r);
+        if (ok < 0) {
+            free(buf);
+            return fail(err, errlen, "intake: cannot read the log: %s", strerror(errno));
+        }
+        if (!ok || (off > 0 && r.seq != prev + 1)) break;
+        prev = r.seq;
+        if ((int64_t)r.seq > mark) {
+            if (first < 0) first = off;
+            if ((ik->pending + 1) * 10 > ik->nslots * 7 && slots_resize(ik, ik->nbits + 1)) {
+                free(buf);
+                return fail(err, errlen, "intake: %s", "out of memory");
+            }
+            slot_put(ik, (uint64_t)tag_of(r.ev.dedupe_key) << 32 | (uint64_t)(r.off / 8));
+            ik->pending++;
+            count++;
+        }
+        off += r.size;
+    }
+    free(buf);
+    ik->move_off = first < 0 ? off : first;
+    ik->append_off = off;
+    ik->next_seq = ((uint64_t)mark > prev ? (uint64_t)mark : prev) + 1;
+    while (ik->pending) {
+        size_t ins;
+        int64_t a, b;
+        if (intake_move(ik, st, 4096, &ins, &a, &b, err, errlen) < 0) return -1;
+    }
+    start_over(ik);
+    return (long)count;
+}
