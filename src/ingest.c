@@ -1,18 +1,17 @@
 /* ingest: see ingest.h. The request handler does only cheap, synchronous checks and queues the
  * delivery; a zero-timeout event, which libevent runs after the callbacks already active in this
- * turn, hands everything queued to the writer thread as one batch (one transaction, one fsync).
- * The commit runs off the loop so the loop keeps reading and verifying the next batch meanwhile:
- * throughput is bounded by the slower of the two, not their sum. While a batch is in the writer,
- * new deliveries accumulate, so batches grow with load on their own. The writer has its own store
- * connection and touches nothing but the items it was handed; every reply, metric and hook stays
- * on the loop thread. */
+ * turn, hands everything queued to the writer thread (ingest_writer.c) as one batch: one append
+ * to the intake log, one fsync. The sync runs off the loop so the loop keeps reading and
+ * verifying the next batch meanwhile: throughput is bounded by the slower of the two, not their
+ * sum. While a batch is in the writer, new deliveries accumulate, so batches grow with load on
+ * their own. Every reply, metric and hook stays on the loop thread. */
 #include "ingest.h"
+#include "ingest_internal.h"
 
 #include "strbuf.h"
 
 #include "checkpointer.h"
 #include "config.h"
-#include "engine.h"
 #include "hmac.h"
 #include "json_text.h"
 #include "log.h"
@@ -25,7 +24,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <pthread.h>
-#include <sys/eventfd.h>
+#include <stdatomic.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,43 +32,9 @@
 #include <strings.h>
 #include <time.h>
 
-struct ingest_item {
-    struct ingest_item *next;
-    struct evhttp_request *req;  /* loop thread only */
-    struct store_event ev;       /* strings point into data: the writer reads nothing else */
-    int result;                  /* INGEST_*, set by the writer */
-    char *headers_json;
-    char data[];                 /* copies of the header values and the body */
-};
-
-/* The hand-over between the loop and the writer thread; todo/done/quit under mu. */
-struct ingest_writer {
-    pthread_t thread;
-    int started;
-    pthread_mutex_t mu;
-    pthread_cond_t todo_cv, done_cv;
-    struct ingest_item *todo, *done;
-    size_t ntodo, ndone;
-    int rc, quit;
-    double seconds;
-    char err[512];
-    struct store *store;         /* the writer's own connection */
-    struct checkpointer *ckpt;   /* set before the first batch; see checkpointer_behind */
-    int efd;                     /* eventfd: the writer tells the loop a batch is done */
-    struct event *done_ev;
-    int busy;                    /* loop side: a batch is with the writer */
-};
-
 enum reject { R_PATH, R_METHOD, R_SIZE, R_HMAC, R_HEADERS, R_SHOP, R_STORE };
 static const char *reject_names[] = { "path", "method", "size", "hmac", "headers", "shop",
                                       "store" };
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 int ingest_verify(struct hmac_key *key, struct hmac_key *previous, const void *body, size_t len,
                   const char *hmac_header)
@@ -228,31 +193,6 @@ oom:
     return NULL;
 }
 
-int ingest_commit_batch(struct store *st, struct store_event **evs, int *results, size_t n,
-                        char *err, size_t errlen)
-{
-    size_t i;
-    for (i = 0; i < n; i++) results[i] = INGEST_FAILED;
-    if (store_begin(st)) goto fail;
-    for (i = 0; i < n; i++) {
-        int inserted = 0;
-        /* The event alone (and its backlog entry), the body unread: what the 200 promises is
-         * that the delivery is on disk, and the engine jobs it when it has room. */
-        evs[i]->lane = engine_topics_priority(evs[i]->topic);
-        if (store_event_insert(st, evs[i], &inserted)) {
-            store_rollback(st);
-            goto fail;
-        }
-        results[i] = inserted ? INGEST_STORED : INGEST_DUPLICATE;
-    }
-    if (store_commit(st)) goto fail;
-    return 0;
-fail:
-    snprintf(err, errlen, "%s", store_errmsg(st));
-    for (i = 0; i < n; i++) results[i] = INGEST_FAILED;
-    return -1;
-}
-
 static void reject(struct ingest *in, struct evhttp_request *req, enum reject r, int code,
                    const char *message)
 {
@@ -309,92 +249,16 @@ static void item_free(struct ingest_item *it)
 
 static void reply_item(struct ingest *in, struct ingest_item *it, int result)
 {
-    char body[96];
     if (in->draining)
         evhttp_add_header(evhttp_request_get_output_headers(it->req), "Connection", "close");
     if (result == INGEST_STORED) {
-        snprintf(body, sizeof body, "{\"ok\":true,\"id\":%lld}\n", (long long)it->ev.id);
-        httpd_reply(it->req, 200, "application/json", body);
+        httpd_reply(it->req, 200, "application/json", "{\"ok\":true}\n");
     } else if (result == INGEST_DUPLICATE) {
         httpd_reply(it->req, 200, "application/json", "{\"ok\":true,\"duplicate\":true}\n");
     } else {
         metrics_inc(in->m_rejected[R_STORE]);
         httpd_reply_error(it->req, 503, "store unavailable, retry later");
     }
-}
-
-/* Reports each run of consecutive new ids (a batch is one run unless another writer raced). */
-static void notify_stored(struct ingest *in, struct ingest_item **items, const int *results,
-                          size_t n)
-{
-    int64_t first = 0, next = 0;
-    size_t run = 0;
-    if (!in->on_events_stored) return;
-    for (size_t i = 0; i <= n; i++) {
-        int stored = i < n && results[i] == INGEST_STORED;
-        if (stored && run && items[i]->ev.id == next) {
-            run++;
-            next++;
-            continue;
-        }
-        if (run) in->on_events_stored(in->on_events_stored_ud, first, run);
-        run = 0;
-        if (stored) {
-            first = items[i]->ev.id;
-            next = first + 1;
-            run = 1;
-        }
-    }
-}
-
-static void *writer_main(void *arg)
-{
-    struct ingest_writer *w = arg;
-    for (;;) {
-        pthread_mutex_lock(&w->mu);
-        while (!w->todo && !w->quit) pthread_cond_wait(&w->todo_cv, &w->mu);
-        struct ingest_item *items = w->todo;
-        size_t n = w->ntodo;
-        w->todo = NULL;
-        w->ntodo = 0;
-        pthread_mutex_unlock(&w->mu);
-        if (!items) break;   /* quit, nothing left */
-
-        struct store_event **evs = malloc(n * sizeof *evs);
-        int *results = calloc(n, sizeof *results);
-        char err[512] = "out of memory";
-        int rc = -1;
-        double t0 = now_seconds();
-        struct ingest_item *it = items;
-        if (evs && results) {
-            for (size_t i = 0; i < n; i++, it = it->next) evs[i] = &it->ev;
-            rc = ingest_commit_batch(w->store, evs, results, n, err, sizeof err);
-        }
-        double seconds = now_seconds() - t0;
-        it = items;
-        for (size_t i = 0; i < n; i++, it = it->next) it->result = results ? results[i] : 0;
-        free(evs);
-        free(results);
-
-        pthread_mutex_lock(&w->mu);
-        w->done = items;
-        w->ndone = n;
-        w->rc = rc;
-        w->seconds = seconds;
-        snprintf(w->err, sizeof w->err, "%s", rc ? err : "");
-        pthread_cond_signal(&w->done_cv);
-        pthread_mutex_unlock(&w->mu);
-        uint64_t one = 1;
-        if (write(w->efd, &one, sizeof one) < 0) { /* the loop also polls on flush */ }
-        /* The replies are on their way; before the next batch, finish the checkpoint the
-         * checkpointer cannot (see checkpointer.h), so the log restarts and stays bounded. */
-        if (checkpointer_behind(w->ckpt)) {
-            int log_pages = 0, copied = 0;
-            if (store_checkpoint(w->store, 0, &log_pages, &copied) == 0 && copied >= log_pages)
-                checkpointer_caught_up(w->ckpt);
-        }
-    }
-    return NULL;
 }
 
 /* Loop side: hand what is pending to the writer, unless it is still busy with a batch (then
@@ -419,22 +283,16 @@ static void dispatch(struct ingest *in)
 static void complete(struct ingest *in, struct ingest_item *items, size_t n, int rc,
                      double seconds, const char *err)
 {
-    size_t stored = 0, dups = 0, i = 0;
-    struct ingest_item **arr = malloc(n * sizeof *arr);
-    int *results = malloc(n * sizeof *results);
+    size_t stored = 0, dups = 0;
     /* The commit ran on another thread; the loop's cached time is still current enough, but
      * refresh it anyway so the replies' write timeouts start from now. */
     event_base_update_cache_time(in->base);
     metrics_observe(in->m_commit_seconds, seconds);
     metrics_observe(in->m_batch, (double)n);
-    for (struct ingest_item *it = items; it; it = it->next, i++) {
+    for (struct ingest_item *it = items; it; it = it->next) {
         reply_item(in, it, it->result);
         stored += it->result == INGEST_STORED;
         dups += it->result == INGEST_DUPLICATE;
-        if (arr && results) {
-            arr[i] = it;
-            results[i] = it->result;
-        }
     }
     in->events_stored += (int64_t)stored;
     metrics_add(in->m_stored, (double)stored);
@@ -449,14 +307,21 @@ static void complete(struct ingest *in, struct ingest_item *items, size_t n, int
         in->last_commit_failed = 0;
         in->commits++;
         in->last_commit_ms = store_now_ms();
-        if (stored && arr && results) notify_stored(in, arr, results, n);
     }
     for (struct ingest_item *it = items, *nx; it; it = nx) {
         nx = it->next;
         item_free(it);
     }
-    free(arr);
-    free(results);
+}
+
+/* Loop side: rows the writer's moves created since the last look (the engine's wake-up). */
+static void take_moved(struct ingest *in)
+{
+    struct ingest_writer *w = in->writer;
+    size_t rows = atomic_exchange(&w->moved_rows, 0);
+    long long first = atomic_exchange(&w->moved_first, 0);
+    metrics_set(in->m_log_pending, (double)atomic_load(&w->pending));
+    if (rows && in->on_events_stored) in->on_events_stored(in->on_events_stored_ud, first, rows);
 }
 
 /* Takes the writer's finished batch, if there is one (wait: block until there is). */
@@ -491,6 +356,7 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (read(fd, &count, sizeof count) < 0) { /* spurious wake-up: collect finds nothing */ }
     collect(in, 0);
+    take_moved(in);
 }
 
 void ingest_flush(struct ingest *in)
@@ -565,8 +431,15 @@ refuse:
 int ingest_ready(void *ud, char *why, size_t whylen)
 {
     struct ingest *in = ud;
-    if (!in->last_commit_failed) return 0;
-    snprintf(why, whylen, "last commit failed: %s", in->last_error);
+    struct ingest_writer *w = in->writer;
+    if (in->last_commit_failed) {
+        snprintf(why, whylen, "last commit failed: %s", in->last_error);
+        return -1;
+    }
+    if (!w || !atomic_load(&w->move_failed)) return 0;
+    pthread_mutex_lock(&w->mu);
+    snprintf(why, whylen, "cannot move acknowledged deliveries into events: %s", w->move_err);
+    pthread_mutex_unlock(&w->mu);
     return -1;
 }
 
@@ -576,6 +449,8 @@ void ingest_status(void *ud, json_t *status)
     json_t *listeners = json_object_get(status, "listeners");
     if (listeners) json_object_set_new(listeners, "public", json_string(in->listener.addr));
     json_object_set_new(status, "events_stored", json_integer(in->events_stored));
+    json_object_set_new(status, "intake_pending",
+                        json_integer(in->writer ? (json_int_t)atomic_load(&in->writer->pending) : 0));
     json_object_set_new(status, "commits", json_integer(in->commits));
     json_object_set_new(status, "last_commit_ms",
                         in->last_commit_ms ? json_integer(in->last_commit_ms) : json_null());
@@ -598,64 +473,14 @@ static void register_metrics(struct ingest *in, struct metrics *m)
                                           "group commits that failed (every delivery got 503)");
     in->m_pending = metrics_gauge(m, "ezsync_ingest_pending", NULL,
                                   "verified deliveries waiting for the next commit");
+    in->m_log_pending = metrics_gauge(m, "ezsync_ingest_intake_pending", NULL,
+                                      "acknowledged deliveries in the intake log, not yet in events");
     for (int r = 0; r < (int)(sizeof in->m_rejected / sizeof in->m_rejected[0]); r++) {
         char labels[48];
         snprintf(labels, sizeof labels, "reason=\"%s\"", reject_names[r]);
         in->m_rejected[r] = metrics_counter(m, "ezsync_webhook_rejected_total", labels,
                                             "webhook requests refused, by reason");
     }
-}
-
-static void writer_free(struct ingest_writer *w)
-{
-    if (!w) return;
-    if (w->started) {
-        pthread_mutex_lock(&w->mu);
-        w->quit = 1;
-        pthread_cond_signal(&w->todo_cv);
-        pthread_mutex_unlock(&w->mu);
-        pthread_join(w->thread, NULL);
-    }
-    pthread_mutex_destroy(&w->mu);
-    pthread_cond_destroy(&w->todo_cv);
-    pthread_cond_destroy(&w->done_cv);
-    if (w->done_ev) event_free(w->done_ev);
-    if (w->efd >= 0) close(w->efd);
-    store_close(w->store);
-    free(w);
-}
-
-static struct ingest_writer *writer_new(struct event_base *base, struct ingest *in,
-                                        const char *path, char *err, size_t errlen)
-{
-    struct ingest_writer *w = calloc(1, sizeof *w);
-    if (!w) {
-        snprintf(err, errlen, "ingest: out of memory");
-        return NULL;
-    }
-    pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->todo_cv, NULL);
-    pthread_cond_init(&w->done_cv, NULL);
-    w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (w->efd < 0 || !(w->done_ev = event_new(base, w->efd, EV_READ | EV_PERSIST, on_done, in)) ||
-        event_add(w->done_ev, NULL)) {
-        snprintf(err, errlen, "ingest: cannot create the writer's wake-up event");
-        goto fail;
-    }
-    /* A connection of its own: SQLite handles are not shared across threads here. */
-    if (store_open(&w->store, path, 0, err, errlen)) goto fail;
-    /* The checkpointer (ingest_start) copies the log; a commit that checkpointed would hold
-     * every acknowledgement in its batch for the length of the copy. */
-    store_set_autocheckpoint(w->store, 0);
-    if (pthread_create(&w->thread, NULL, writer_main, w)) {
-        snprintf(err, errlen, "ingest: cannot start the writer thread");
-        goto fail;
-    }
-    w->started = 1;
-    return w;
-fail:
-    writer_free(w);
-    return NULL;
 }
 
 int ingest_start(struct ingest *in, struct event_base *base, const struct config *cfg,
@@ -672,7 +497,7 @@ int ingest_start(struct ingest *in, struct event_base *base, const struct config
         snprintf(err, errlen, "ingest: out of memory");
         return -1;
     }
-    if (!(in->writer = writer_new(base, in, cfg->store_path, err, errlen))) goto fail;
+    if (!(in->writer = ingest_writer_new(base, cfg->store_path, on_done, in, err, errlen))) goto fail;
     if (!(in->ckpt = checkpointer_start(cfg->store_path, err, errlen))) goto fail;
     in->writer->ckpt = in->ckpt;   /* before any batch: the hand-over's mutex publishes it */
     if (!cfg->shopify_webhook_secret || !*cfg->shopify_webhook_secret)
@@ -698,7 +523,7 @@ fail:
     in->key = in->previous_key = NULL;
     checkpointer_stop(in->ckpt);
     in->ckpt = NULL;
-    writer_free(in->writer);
+    ingest_writer_free(in->writer);
     in->writer = NULL;
     event_free(in->flush_ev);
     in->flush_ev = NULL;
@@ -716,7 +541,7 @@ void ingest_close(struct ingest *in)
     /* Answer what is queued or in the writer before the connections go away. */
     ingest_flush(in);
     httpd_close(&in->listener);
-    writer_free(in->writer);
+    ingest_writer_free(in->writer);
     in->writer = NULL;
     checkpointer_stop(in->ckpt);
     in->ckpt = NULL;

@@ -1,9 +1,10 @@
 /* ingest: the Shopify webhook receiver on the public listener. Owns the path from request to
- * durable row: HMAC check over the raw body (before anything is parsed), header validation,
- * dedupe on X-Shopify-Webhook-Id, and group commit (the deliveries verified in one loop turn, or
- * while the previous batch was committing, are committed by one transaction on a writer thread
- * with its own store connection; then each gets its reply on the loop). Uses httpd, hmac, store,
- * metrics. */
+ * durable delivery: HMAC check over the raw body (before anything is parsed), header
+ * validation, dedupe on X-Shopify-Webhook-Id, and group commit (the deliveries verified in one
+ * loop turn, or while the previous batch was being synced, are appended to the intake log and
+ * synced at once by a writer thread, ingest_writer.c; then each gets its reply on the loop).
+ * The writer moves them into events afterwards, or before the replies when nothing presses.
+ * Uses httpd, hmac, intake, store, metrics. */
 #ifndef EZ_INGEST_H
 #define EZ_INGEST_H
 
@@ -25,8 +26,34 @@ struct ingest_writer;
 
 #define INGEST_PATH "/webhooks/shopify"
 
-/* Called after each successful commit with the ids of the rows it created (first_id ..
- * first_id + n - 1, consecutive); duplicates are not reported. The engine wakes up here. */
+/* The writer acknowledges a batch once it is in the intake log (intake.h), and moves
+ * deliveries into events:
+ *   - before the batch's replies (the oldest INGEST_MOVE_BUSY, or as many as the batch
+ *     holds), while the engine's backlog is below INGEST_FEED_BACKLOG (at a
+ *     quiet time a 200 also means "in events"; and the engine would run out of work) or the
+ *     log holds more than INGEST_LOG_MAX_* (a burst longer than the log is meant to absorb:
+ *     acknowledgements then go at the rate events are stored);
+ *   - otherwise once no batch came for INGEST_IDLE_MOVE_MS: INGEST_MOVE_TRICKLE a
+ *     transaction (a batch that comes meanwhile waits for it), or up to INGEST_MOVE_IDLE
+ *     once none came for INGEST_QUIET_MS. A burst is acknowledged at the log's speed, and
+ *     stored after. */
+#define INGEST_IDLE_MOVE_MS 1
+#define INGEST_MOVE_TRICKLE 32
+#define INGEST_QUIET_MS 50
+#define INGEST_MOVE_IDLE 4096
+#define INGEST_MOVE_BUSY 64
+#define INGEST_FEED_BACKLOG 1000
+#define INGEST_LOG_MAX_RECORDS 262144
+#define INGEST_LOG_MAX_BYTES (512L << 20)
+/* A move waits INGEST_MOVE_BUSY_MS for another connection's write lock; a failed one is tried
+ * again INGEST_MOVE_RETRY_MS later, and reported (log, /readyz) after INGEST_MOVE_FAIL_MS. */
+#define INGEST_MOVE_BUSY_MS 50
+#define INGEST_WRITER_CACHE_KIB 512
+#define INGEST_MOVE_RETRY_MS 200
+#define INGEST_MOVE_FAIL_MS 5000
+
+/* Called on the loop after acknowledged deliveries were moved into events: n rows created, the
+ * first with id first_id; duplicates are not reported. The engine wakes up here. */
 typedef void (*ingest_stored_fn)(void *ud, int64_t first_id, size_t n);
 
 struct hmac_key;
@@ -54,7 +81,7 @@ struct ingest {
     char last_error[512];
 
     struct metric *m_stored, *m_dedupe, *m_commit_seconds, *m_batch, *m_commit_failed;
-    struct metric *m_pending;
+    struct metric *m_pending, *m_log_pending;
     struct metric *m_rejected[7];
 };
 
@@ -97,11 +124,12 @@ char *ingest_headers_json(const struct evkeyvalq *h);
 
 enum { INGEST_FAILED = 0, INGEST_STORED = 1, INGEST_DUPLICATE = 2 };
 
-/* Inserts evs[0..n) in one transaction, each into the backlog lane of its topic's priority
- * (no job yet, no body parsed: the engine does that when it has room); results[i] says what
- * became of each. Returns 0 when the transaction committed, else -1 with every result
- * INGEST_FAILED and the reason in err. */
-int ingest_commit_batch(struct store *st, struct store_event **evs, int *results, size_t n,
-                        char *err, size_t errlen);
+struct intake;
+/* Accepts evs[0..n): each new one (not in the intake log, staged, or stored) is staged in the
+ * log with the backlog lane of its topic's priority (no body parsed: the engine does that when
+ * it has room), then the log is synced; results[i] says what became of each. Returns 0 when the
+ * log is synced, else -1 with every result INGEST_FAILED and the reason in err. */
+int ingest_accept_batch(struct store *st, struct intake *ik, struct store_event **evs,
+                        int *results, size_t n, char *err, size_t errlen);
 
 #endif

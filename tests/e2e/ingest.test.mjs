@@ -4,7 +4,8 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import net from 'node:net';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   start, deliver, request, admin, sql, eventCount, sign, waitFor, sleep, webhookId,
@@ -212,29 +213,58 @@ test('secret rotation: the previous secret is accepted while it is set', async (
   }
 });
 
-test('a store that cannot commit answers 503, never 200, and readyz says why', async () => {
-  const s = await startTracked({});
-  const locker = spawn('sqlite3', [s.db], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let lockOut = '';
-  locker.stdout.on('data', (d) => { lockOut += d; });
+test('a log that cannot be written answers 503, never 200, and readyz says why', async () => {
+  // The intake log is where a 200 is made durable: on a device that takes no data, no
+  // delivery may be acknowledged.
+  const dir = mkdtempSync(join(tmpdir(), 'ezsync-e2e-'));
+  symlinkSync('/dev/full', join(dir, 'ezsync.db-intake'));
+  const s = await startTracked({ dir });
   try {
-    // Another process holds the write lock: our commit fails once SQLite's busy wait ends.
-    locker.stdin.write("BEGIN EXCLUSIVE;\nSELECT 'locked';\n");
-    await waitFor(() => lockOut.includes('locked'), { what: 'sqlite3 lock' });
     const id = webhookId();
     const r = await deliver(s.public, { id });
     assert.equal(r.status, 503, r.body);
     assert.match(r.body, /store/);
     const ready = await admin(s, '/readyz');
     assert.equal(ready.status, 503);
-    assert.match(ready.body, /^store: last commit failed/);
-    locker.stdin.write('ROLLBACK;\n');
-    await sleep(100);
+    assert.match(ready.body, /^store: last commit failed: intake: cannot write .*ezsync\.db-intake: No space left on device/);
     assert.equal(eventCount(s.db), 0);
-    // Shopify retries the same delivery: now it is stored, and readiness recovers.
-    assert.equal((await deliver(s.public, { id })).status, 200);
-    assert.equal(eventCount(s.db), 1);
+    assert.equal((await deliver(s.public, { id })).status, 503);   // Shopify's retry: still no
+    assert.equal(eventCount(s.db), 0);
+  } finally {
+    assert.equal((await s.stop()).code, 0);
+  }
+});
+
+test('a database that cannot be written: deliveries are acknowledged from the log and reach events once it can', async () => {
+  const s = await startTracked({});
+  const locker = spawn('sqlite3', [s.db], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let lockOut = '';
+  locker.stdout.on('data', (d) => { lockOut += d; });
+  try {
+    // Another process holds the write lock: moves into events fail, the log does not.
+    locker.stdin.write("BEGIN EXCLUSIVE;\nSELECT 'locked';\n");
+    await waitFor(() => lockOut.includes('locked'), { what: 'sqlite3 lock' });
+    const id = webhookId();
+    const r = await deliver(s.public, { id });
+    assert.equal(r.status, 200, r.body);
+    assert.doesNotMatch(r.body, /duplicate/);
+    // Shopify's repeat while it waits in the log is a duplicate all the same.
+    const again = await deliver(s.public, { id });
+    assert.equal(again.status, 200);
+    assert.match(again.body, /duplicate/);
+    // Reported once the moves have failed for a while (5 s), not at the first busy lock.
     assert.equal((await admin(s, '/readyz')).status, 200);
+    const ready = await waitFor(async () => {
+      const q = await admin(s, '/readyz');
+      return q.status === 503 ? q : null;
+    }, { what: 'readyz to report the failing moves', timeout: 15000, interval: 200 });
+    assert.match(ready.body, /^store: cannot move acknowledged deliveries into events: .*locked/);
+    const status = JSON.parse((await admin(s, '/api/v1/status')).body);
+    assert.equal(status.intake_pending, 1);
+    locker.stdin.write('ROLLBACK;\n');
+    await waitFor(() => eventCount(s.db) === 1, { what: 'the delivery to reach events' });
+    assert.equal(sql(s.db, `SELECT count(*) AS n FROM events WHERE dedupe_key = '${id}'`)[0].n, 1);
+    await waitFor(async () => (await admin(s, '/readyz')).status === 200, { what: 'readyz to recover' });
   } finally {
     locker.stdin.end('.quit\n');
     assert.equal((await s.stop()).code, 0);
@@ -287,6 +317,43 @@ test('kill -9 after a burst: every acknowledged delivery is stored exactly once'
                   { what: 'the backlog to be jobbed' });
     assert.equal(sql(s2.db, 'SELECT count(DISTINCT event_id) AS n FROM jobs')[0].n, rows.length);
     assert.equal(sql(s2.db, 'SELECT count(*) AS n FROM jobs')[0].n, rows.length);
+  } finally {
+    assert.equal((await s2.stop()).code, 0);
+  }
+});
+
+test('kill -9 while acknowledged deliveries wait in the intake log: the restart stores each once', async () => {
+  const s = await startTracked({});
+  const locker = spawn('sqlite3', [s.db], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let lockOut = '';
+  locker.stdout.on('data', (d) => { lockOut += d; });
+  // The database is locked throughout: every acknowledgement rests on the log alone.
+  locker.stdin.write("BEGIN EXCLUSIVE;\nSELECT 'locked';\n");
+  await waitFor(() => lockOut.includes('locked'), { what: 'sqlite3 lock' });
+  const N = 200;
+  const acked = [];
+  await Promise.all(Array.from({ length: N }, (_, i) => {
+    const body = JSON.stringify({ id: 7000 + i, note: `Zürich ☕ ${i}` });
+    return deliver(s.public, { body }).then((r) => { if (r.status === 200) acked.push({ id: r.id, body }); });
+  }));
+  assert.equal(acked.length, N);
+  s.proc.kill('SIGKILL');
+  assert.equal((await s.exited).signal, 'SIGKILL');
+  locker.stdin.end('ROLLBACK;\n.quit\n');
+  await new Promise((resolve) => locker.on('exit', resolve));
+  assert.equal(eventCount(s.db), 0);
+
+  const s2 = await startTracked({ db: s.db, dir: s.dir });
+  try {
+    const rows = sql(s2.db, 'SELECT dedupe_key, CAST(body AS TEXT) AS body FROM events');
+    const byKey = new Map(rows.map((r) => [r.dedupe_key, r.body]));
+    assert.equal(rows.length, N);
+    for (const a of acked) assert.equal(byKey.get(a.id), a.body, `acked ${a.id} stored, byte-exact`);
+    assert.match(s2.logs(), /moved acknowledged deliveries the last run left in the intake log into events" deliveries=200/);
+    // A retry of one of them is a duplicate; the log starts over empty.
+    const again = await deliver(s2.public, { id: acked[0].id, body: acked[0].body });
+    assert.match(again.body, /duplicate/);
+    assert.equal(JSON.parse((await admin(s2, '/api/v1/status')).body).intake_pending, 0);
   } finally {
     assert.equal((await s2.stop()).code, 0);
   }

@@ -1,0 +1,61 @@
+/* ingest internals shared by the loop side (ingest.c) and the writer thread (ingest_writer.c):
+ * a delivery on its way, and the hand-over between the two. */
+#ifndef EZ_INGEST_INTERNAL_H
+#define EZ_INGEST_INTERNAL_H
+
+#include "store.h"
+
+#include <event2/event.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct evhttp_request;
+
+struct ingest_item {
+    struct ingest_item *next;
+    struct evhttp_request *req;  /* loop thread only */
+    struct store_event ev;       /* strings point into data: the writer reads nothing else */
+    int result;                  /* INGEST_*, set by the writer */
+    char *headers_json;
+    char data[];                 /* copies of the header values and the body */
+};
+
+/* The hand-over between the loop and the writer thread; todo/done/quit under mu. */
+struct ingest_writer {
+    pthread_t thread;
+    int started;
+    pthread_mutex_t mu;
+    pthread_cond_t todo_cv, done_cv;
+    struct ingest_item *todo, *done;
+    size_t ntodo, ndone;
+    int rc, quit;
+    double seconds;
+    char err[512];
+    struct store *store;         /* the writer's own connection */
+    struct intake *ik;           /* the acknowledgement log; writer thread only once started */
+    struct checkpointer *ckpt;   /* set before the first batch; see checkpointer_behind */
+    atomic_size_t pending;       /* acknowledged, not yet moved into events (for the loop) */
+    atomic_size_t moved_rows;    /* rows the moves created since the loop last looked */
+    atomic_llong moved_first;    /* the first of them */
+    atomic_int move_failed;      /* moves have failed for INGEST_MOVE_FAIL_MS (readyz) */
+    char move_err[512];          /* why, under mu */
+    int64_t fail_since, retry_at;/* writer thread: monotonic ms, 0 while moves succeed */
+    int64_t last_batch;          /* writer thread: monotonic ms a batch last came */
+    int efd;                     /* eventfd: the writer tells the loop a batch is done */
+    struct event *done_ev;
+    int busy;                    /* loop side: a batch is with the writer */
+};
+
+/* Opens the writer's store connection and the intake log (moving into events what a crash
+ * left there), starts the thread; on_done(arg) runs on base's loop when a batch is done or
+ * moves created rows. NULL with err. */
+struct ingest_writer *ingest_writer_new(struct event_base *base, const char *path,
+                                        event_callback_fn on_done, void *arg, char *err,
+                                        size_t errlen);
+/* Stops the thread (it moves what the log holds into events first) and frees it. */
+void ingest_writer_free(struct ingest_writer *w);
+double ingest_now_seconds(void);
+
+#endif
