@@ -32,6 +32,12 @@ int ingest_accept_batch(struct store *st, struct intake *ik, struct store_event 
 {
     size_t i;
     for (i = 0; i < n; i++) results[i] = INGEST_FAILED;
+    /* The batch's lookups share one read transaction (one lock, not one per delivery); it
+     * ends before the log is synced, so it pins nothing the checkpointer copies meanwhile. */
+    if (store_read_begin(st)) {
+        snprintf(err, errlen, "%s", store_errmsg(st));
+        goto fail;
+    }
     for (i = 0; i < n; i++) {
         /* The event alone, the body unread: what the 200 promises is that the delivery is on
          * disk; it reaches events, and the engine's backlog lane, when the writer moves it. */
@@ -52,9 +58,11 @@ int ingest_accept_batch(struct store *st, struct intake *ik, struct store_event 
         if (intake_stage(ik, evs[i], err, errlen)) goto fail;
         results[i] = INGEST_STORED;
     }
+    store_read_end(st);
     if (intake_commit(ik, err, errlen)) goto failed;
     return 0;
 fail:
+    store_read_end(st);
     intake_abort(ik);
 failed:
     for (i = 0; i < n; i++) results[i] = INGEST_FAILED;

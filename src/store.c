@@ -322,6 +322,18 @@ void store_close(struct store *st)
     free(st);
 }
 
+int store_read_begin(struct store *st)
+{
+    if (st->tx_depth > 0) return 0;       /* inside a transaction already: its snapshot */
+    return exec(st, "BEGIN DEFERRED", "begin a read");
+}
+
+void store_read_end(struct store *st)
+{
+    if (st->tx_depth == 0 && !sqlite3_get_autocommit(st->db))
+        sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+}
+
 int store_begin(struct store *st)
 {
     if (st->tx_depth++ > 0) return 0;

@@ -46,6 +46,9 @@ int store_checkpoint(struct store *st, int restart, int *log_pages, int *copied_
 /* Transactions nest by counting: only the outermost begin/commit touch the database, so a
  * caller can batch (group commit) calls that each open their own transaction. */
 int store_begin(struct store *st);
+/* One snapshot for several reads (a lock taken once, not per statement); no writes inside. */
+int store_read_begin(struct store *st);
+void store_read_end(struct store *st);
 int store_commit(struct store *st);
 void store_rollback(struct store *st);
 
