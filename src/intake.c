@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -223,6 +224,7 @@ static int read_record(struct intake *ik, int64_t off, int64_t file_end, unsigne
 struct intake *intake_open(const char *path, char *err, size_t errlen)
 {
     struct intake *ik = calloc(1, sizeof *ik);
+    if (ik) ik->fd = -1;
     if (!ik || !(ik->path = strdup(path)) || slots_resize(ik, 10)) {
         fail(err, errlen, "intake: %s", "out of memory");
         goto fail;
@@ -232,10 +234,19 @@ struct intake *intake_open(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "intake: cannot open %s: %s", path, strerror(errno));
         goto fail;
     }
+    /* One writer per log: a second process on the same store would write over this one's
+     * records from the same offsets (SQLite's locks kept two receivers safe; this keeps them
+     * apart). The lock goes with the descriptor, so a crash releases it. */
+    if (flock(ik->fd, LOCK_EX | LOCK_NB)) {
+        snprintf(err, errlen, "intake: %s is in use by another process (%s): is another ezsync "
+                 "serving this store?", path, strerror(errno));
+        goto fail;
+    }
     ik->next_seq = 1;
     return ik;
 fail:
     if (ik) {
+        if (ik->fd >= 0) close(ik->fd);
         free(ik->slots);
         free(ik->path);
     }

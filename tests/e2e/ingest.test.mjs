@@ -322,6 +322,17 @@ test('kill -9 after a burst: every acknowledged delivery is stored exactly once'
   }
 });
 
+test('a second ezsync on the same store refuses to start, naming the intake log', async () => {
+  const s = await startTracked({});
+  try {
+    await assert.rejects(start({ db: s.db, dir: s.dir }),
+      /intake: .*ezsync\.db-intake is in use by another process .*is another ezsync serving this store\?/);
+    assert.equal((await deliver(s.public, {})).status, 200);   // the first one goes on
+  } finally {
+    assert.equal((await s.stop()).code, 0);
+  }
+});
+
 test('kill -9 while acknowledged deliveries wait in the intake log: the restart stores each once', async () => {
   const s = await startTracked({});
   const locker = spawn('sqlite3', [s.db], { stdio: ['pipe', 'pipe', 'pipe'] });

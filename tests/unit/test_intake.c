@@ -358,6 +358,23 @@ static void test_file_shrinks(void **state)
     store_close(st);
 }
 
+/* A second opener of the same log (another ezsync on the same store) is refused, by name;
+ * once the first closes, it can open. */
+static void test_one_writer(void **state)
+{
+    (void)state;
+    char err[512];
+    struct store *st = fresh("lock");
+    struct intake *ik = open_log();
+    assert_null(intake_open(logpath, err, sizeof err));
+    assert_non_null(strstr(err, "in use by another process"));
+    assert_non_null(strstr(err, "lock.db-intake"));
+    intake_close(ik);
+    ik = open_log();
+    intake_close(ik);
+    store_close(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -365,6 +382,7 @@ int main(void)
         cmocka_unit_test(test_recover),            cmocka_unit_test(test_torn_and_damaged),
         cmocka_unit_test(test_garbage_file),       cmocka_unit_test(test_move_failure),
         cmocka_unit_test(test_replay_is_idempotent), cmocka_unit_test(test_file_shrinks),
+        cmocka_unit_test(test_one_writer),
     };
     return cmocka_run_group_tests_name("intake", tests, NULL, NULL);
 }
