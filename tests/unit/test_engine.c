@@ -8,6 +8,7 @@
 #include "config.h"
 #include "engine.h"
 #include "engine_fakes.h"
+#include "engine_fixture.h"
 #include "journal.h"
 #include "log.h"
 #include "store.h"
@@ -19,102 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-struct fx {
-    char path[600];
-    struct store *st;
-    struct event_base *base;
-    struct config cfg;
-    struct fake_runner fr;
-    struct fake_remote fm;
-    struct engine *eng;
-};
-
-static void tmp_path(char *out, size_t len, const char *name)
-{
-    const char *dir = getenv("EZSYNC_TEST_TMP");
-    snprintf(out, len, "%s/engine-%s-%d.db", dir && *dir ? dir : "/tmp", name, (int)getpid());
-    unlink(out);
-}
-
-static void fx_open(struct fx *f, const char *name)
-{
-    char err[512];
-    memset(f, 0, sizeof *f);
-    tmp_path(f->path, sizeof f->path, name);
-    assert_int_equal(store_open(&f->st, f->path, 0, err, sizeof err), 0);
-    f->base = event_base_new();
-    config_defaults(&f->cfg);
-    f->cfg.engine_concurrency = 4;
-    f->cfg.engine_retry_base_ms = 5;
-    f->cfg.engine_retry_cap_ms = 20;
-    f->cfg.engine_max_attempts = 5;
-    f->cfg.engine_sweep_ms = 50;
-    f->fr.version = "rules-v1";
-    f->fm.base = f->base;
-}
-
-static void fx_engine(struct fx *f)
-{
-    struct engine_runner r = fake_runner_iface(&f->fr);
-    struct engine_remotes m = fake_remotes_iface(&f->fm);
-    f->eng = engine_new(f->base, f->st, &f->cfg, &r, &m);
-    assert_non_null(f->eng);
-    assert_int_equal(engine_start(f->eng), 0);
-}
-
-static int no_pending(void *ud) { return ((struct fake_remote *)ud)->pending == 0; }
-
-static void fx_close(struct fx *f)
-{
-    fake_run_until(f->base, no_pending, &f->fm, 2000);
-    engine_free(f->eng);
-    f->eng = NULL;
-    store_close(f->st);
-    event_base_free(f->base);
-    config_free(&f->cfg);
-    unlink(f->path);
-}
-
-struct count_cond { struct store *st; int state; int64_t n; };
-static int state_reached(void *ud)
-{
-    struct count_cond *c = ud;
-    return fake_count_state(c->st, c->state) >= c->n;
-}
-
-static int wait_state(struct fx *f, int state, int64_t n, int ms)
-{
-    struct count_cond c = { f->st, state, n };
-    return fake_run_until(f->base, state_reached, &c, ms);
-}
-
-static struct store_job get_job(struct fx *f, int64_t id)
-{
-    struct store_job j;
-    assert_int_equal(store_job_get(f->st, id, &j), 0);
-    return j;
-}
-
-static int64_t job_of_event(struct fx *f, int64_t event_id)
-{
-    struct store_job *jobs = NULL;
-    size_t n = 0;
-    int64_t id = -1;
-    assert_int_equal(store_jobs_list(f->st, -1, 1000, &jobs, &n), 0);
-    for (size_t i = 0; i < n; i++)
-        if (jobs[i].event_id == event_id) id = jobs[i].id;
-    store_jobs_free(jobs, n);
-    return id;
-}
-
-static int64_t add_order_event(struct fx *f, const char *topic, const char *id, int seq)
-{
-    char body[256], key[128];
-    snprintf(body, sizeof body, "{\"id\":%s,\"updated_at\":\"2025-01-01T00:00:%02dZ\"}", id, seq % 60);
-    snprintf(key, sizeof key, "wh-%s-%s-%d", topic, id, seq);
-    return fake_add_event(f->st, "shopify", topic, key, body);
-}
 
 /* ---- ordering and priorities ---- */
 
@@ -270,11 +175,6 @@ static void test_backoff_bounds(void **state)
     assert_int_equal(engine_backoff_ms(500, 300000, 1, 0), 0);
 }
 
-static struct fake_script two_calls[] = {
-    { "orders/create", { { 1, "POST", "/distributor/outlets", "{\"name\":\"A\"}" },
-                         { 1, "POST", "/distributor/orders", "{\"externalRef\":\"1\"}" } },
-      2, 0, 0, NULL },
-};
 
 static void test_retry_then_success_stable_keys(void **state)
 {
@@ -327,142 +227,6 @@ static void test_max_attempts_dead(void **state)
     assert_non_null(strstr(j.last_error, "500"));
     assert_int_equal(f.fm.ncalls, 3);
     store_job_free(&j);
-    fx_close(&f);
-}
-
-/* OrderEZ does not answer for a while: the jobs that meet the outage wait for it without
- * spending attempts, so an outage longer than the retry schedule dead-letters nothing. With
- * three attempts allowed, three jobs can absorb at most six of the nine failed calls: without
- * the holds one would die. */
-static void test_outage_holds_jobs(void **state)
-{
-    (void)state;
-    struct fx f;
-    fx_open(&f, "outage");
-    f.cfg.engine_max_attempts = 3;
-    f.fr.scripts = two_calls;
-    f.fr.nscripts = 1;
-    fake_route_add(&f.fm, "/distributor/outlets", ENGINE_CALL_TRANSIENT, 0, "", 9);
-    int64_t ev[3];
-    for (int i = 0; i < 3; i++) {
-        char id[16];
-        snprintf(id, sizeof id, "7%d", i);
-        ev[i] = add_order_event(&f, "orders/create", id, 0);
-    }
-    fx_engine(&f);
-    assert_true(wait_state(&f, STORE_JOB_DONE, 3, 5000));
-    assert_int_equal(fake_count_state(f.st, STORE_JOB_DEAD), 0);
-    for (int i = 0; i < 3; i++) {
-        struct store_job j = get_job(&f, job_of_event(&f, ev[i]));
-        assert_true(j.attempts <= 3);
-        store_job_free(&j);
-    }
-    assert_int_equal(fake_count_path(&f.fm, "/distributor/outlets"), 12);
-    struct engine_stats s;
-    assert_int_equal(engine_stats(f.eng, &s), 0);
-    /* Nine failures: at most six were ordinary retries. (A call sent before the remote came
-     * back and answered after it counts as a new signal, so not all seven are holds.) */
-    assert_true(s.held >= 3);
-    assert_true(s.held + s.retried >= 9);
-    assert_true(s.remote_outages[ENGINE_IO_ORDEREZ] >= 1);
-    assert_int_equal(s.remote_down[ENGINE_IO_ORDEREZ], 0);   /* the answers brought it back */
-    assert_int_equal(s.remote_down[ENGINE_IO_SHOPIFY], 0);
-    fx_close(&f);
-}
-
-/* A 503 with Retry-After takes the remote down at once, and the job waits that long. */
-static void test_outage_retry_after(void **state)
-{
-    (void)state;
-    struct fx f;
-    fx_open(&f, "outage_ra");
-    f.cfg.engine_retry_cap_ms = 2000;
-    f.fr.scripts = two_calls;
-    f.fr.nscripts = 1;
-    fake_route_add(&f.fm, "/distributor/outlets", ENGINE_CALL_TRANSIENT, 503, "", 1);
-    f.fm.routes[0].retry_after_s = 0.3;
-    int64_t ev = add_order_event(&f, "orders/create", "80", 0);
-    int64_t t0 = store_now_ms();
-    fx_engine(&f);
-    assert_true(wait_state(&f, STORE_JOB_RETRY_WAIT, 1, 2000));
-    struct store_job j = get_job(&f, job_of_event(&f, ev));
-    assert_int_equal(j.attempts, 0);                 /* refunded */
-    assert_true(j.next_at >= t0 + 300);
-    assert_non_null(strstr(j.last_error, "503"));
-    store_job_free(&j);
-    assert_true(wait_state(&f, STORE_JOB_DONE, 1, 3000));
-    assert_true(store_now_ms() - t0 >= 300);
-    j = get_job(&f, job_of_event(&f, ev));
-    assert_int_equal(j.attempts, 1);
-    store_job_free(&j);
-    fx_close(&f);
-}
-
-/* Notes when the first call after the outage (the route switched off) is sent. */
-static void note_first_ok(struct fake_remote *fm, int n, void *ud)
-{
-    (void)n;
-    int64_t *at = ud;
-    if (fm->routes[0].times == 0 && !*at) *at = store_now_ms();
-}
-
-static int five_calls(void *ud)
-{
-    return fake_count_path(ud, "/distributor/outlets") >= 5;
-}
-
-/* While OrderEZ is down the engine starts no job until the next probe: one job probes per
- * round and the few others started with it wait without sending, instead of every queued job
- * running its rule once per round. The probe that gets an answer releases the waiting jobs at
- * once (not each at its own time). */
-static void test_outage_pause_gate_and_release(void **state)
-{
-    (void)state;
-    struct fx f;
-    int64_t first_ok = 0;
-    fx_open(&f, "outage_gate");
-    f.cfg.engine_max_attempts = 3;
-    f.cfg.engine_retry_cap_ms = 2000;              /* holds of 1 s, then 2 s (+ up to 1/4) */
-    f.fr.scripts = two_calls;
-    f.fr.nscripts = 1;
-    f.fm.on_call = note_first_ok;
-    f.fm.on_call_ud = &first_ok;
-    fake_route_add(&f.fm, "/distributor/outlets", ENGINE_CALL_TRANSIENT, 0, "", -1);
-    for (int i = 0; i < 40; i++) {
-        char id[16];
-        snprintf(id, sizeof id, "9%02d", i);
-        add_order_event(&f, "orders/create", id, 0);
-    }
-    fx_engine(&f);
-    /* Four first calls (four slots), then the first probe round (1 s after it went down, up
-     * to 1.25 s): wait for its call, then a little longer for any other of the round. */
-    assert_true(fake_run_until(f.base, five_calls, &f.fm, 4000));
-    fake_run_for(f.base, 300);                      /* the next round is 2 s away */
-    /* Without the pause every queued job would call in the round (40+); without the gate the
-     * four jobs the round starts would (8). */
-    int during = fake_count_path(&f.fm, "/distributor/outlets");
-    assert_true(during <= 6);
-    struct engine_stats s;
-    assert_int_equal(engine_stats(f.eng, &s), 0);
-    assert_true(s.started <= 12);                   /* a round starts at most four jobs */
-    assert_int_equal(s.remote_down[ENGINE_IO_ORDEREZ], 1);
-    assert_int_equal(fake_count_state(f.st, STORE_JOB_DEAD), 0);
-    struct store_job *jobs = NULL;
-    size_t n = 0;
-    assert_int_equal(store_jobs_list(f.st, STORE_JOB_RETRY_WAIT, 50, &jobs, &n), 0);
-    int waiting = 0;
-    for (size_t i = 0; i < n; i++) waiting += strncmp(jobs[i].last_error, "waiting for orderez: ", 21) == 0;
-    store_jobs_free(jobs, n);
-    assert_true(waiting >= 2);                      /* all but the first two failures */
-
-    f.fm.routes[0].times = 0;                       /* OrderEZ is back */
-    assert_true(wait_state(&f, STORE_JOB_DONE, 40, 5000));
-    assert_true(first_ok > 0);
-    /* Released with the probe's answer: the others' holds ran a second past it. */
-    assert_true(store_now_ms() - first_ok < 500);
-    assert_int_equal(fake_count_state(f.st, STORE_JOB_DEAD), 0);
-    assert_int_equal(engine_stats(f.eng, &s), 0);
-    assert_int_equal(s.remote_down[ENGINE_IO_ORDEREZ], 0);
     fx_close(&f);
 }
 
@@ -853,9 +617,6 @@ int main(void)
         cmocka_unit_test(test_backoff_bounds),
         cmocka_unit_test(test_retry_then_success_stable_keys),
         cmocka_unit_test(test_max_attempts_dead),
-        cmocka_unit_test(test_outage_holds_jobs),
-        cmocka_unit_test(test_outage_retry_after),
-        cmocka_unit_test(test_outage_pause_gate_and_release),
         cmocka_unit_test(test_transient_rule_error_retries),
         cmocka_unit_test(test_permanent_dead_with_request_and_traceback),
         cmocka_unit_test(test_rule_error_dead),
