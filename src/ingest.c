@@ -321,6 +321,7 @@ static void take_moved(struct ingest *in)
     size_t rows = atomic_exchange(&w->moved_rows, 0);
     long long first = atomic_exchange(&w->moved_first, 0);
     metrics_set(in->m_log_pending, (double)atomic_load(&w->pending));
+    metrics_add(in->m_moved, (double)rows);
     if (rows && in->on_events_stored) in->on_events_stored(in->on_events_stored_ud, first, rows);
 }
 
@@ -473,6 +474,8 @@ static void register_metrics(struct ingest *in, struct metrics *m)
                                           "group commits that failed (every delivery got 503)");
     in->m_pending = metrics_gauge(m, "ezsync_ingest_pending", NULL,
                                   "verified deliveries waiting for the next commit");
+    in->m_moved = metrics_counter(m, "ezsync_ingest_intake_moved_total", NULL,
+                                  "deliveries moved from the intake log into events");
     in->m_log_pending = metrics_gauge(m, "ezsync_ingest_intake_pending", NULL,
                                       "acknowledged deliveries in the intake log, not yet in events");
     for (int r = 0; r < (int)(sizeof in->m_rejected / sizeof in->m_rejected[0]); r++) {

@@ -81,7 +81,7 @@ struct ingest {
     char last_error[512];
 
     struct metric *m_stored, *m_dedupe, *m_commit_seconds, *m_batch, *m_commit_failed;
-    struct metric *m_pending, *m_log_pending;
+    struct metric *m_pending, *m_log_pending, *m_moved;
     struct metric *m_rejected[7];
 };
 

@@ -179,6 +179,9 @@ describe('webhook receiver', () => {
       assert.ok(value(`ezsync_http_responses_total{listener="public",code="${code}"}`) >= 1, `code ${code}`);
     assert.ok(value('ezsync_webhook_dedupe_hits_total') >= 3);
     assert.ok(value('ezsync_events_stored_total{source="shopify"}') >= 3);
+    // At a quiet time each delivery went on into events before its reply: all moved.
+    assert.equal(value('ezsync_ingest_intake_moved_total'), value('ezsync_events_stored_total{source="shopify"}'));
+    assert.equal(value('ezsync_ingest_intake_pending'), 0);
     assert.ok(value('ezsync_ingest_commit_seconds_count') >= 3);
     assert.ok(value('ezsync_ingest_batch_size_count') >= 3);
     assert.ok(value('ezsync_webhook_rejected_total{reason="hmac"}') >= 4);
