@@ -186,5 +186,11 @@ test('the dashboard: a browser gets a Basic challenge, then the page and its dat
   for (const p of ['/api/v1/status', '/api/v1/jobs?state=dead&limit=50', '/api/v1/reload']) assert.ok(html.includes(p), p);
   const st = await fetch(`${base}/api/v1/status`, { headers: basic });
   assert.equal(st.status, 200);
-  assert.equal((await st.json()).jobs.dead, 0);
+  const status = await st.json();
+  assert.equal(status.jobs.dead, 0);
+  // Every figure the page shows is in the status it reads.
+  for (const k of ['intake_pending', 'backlog']) {
+    assert.ok(html.includes(`s.${k}`), k);
+    assert.equal(typeof status[k], 'number', k);
+  }
 });
