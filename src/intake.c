@@ -148,7 +148,10 @@ static int decode(const unsigned char *buf, size_t avail, int64_t off, struct re
     r->off = off;
     r->size = ((int64_t)HDR + len + 7) & ~(int64_t)7;
     r->ev.received_at = (int64_t)get64(p);
-    r->ev.lane = (int32_t)get32(p + 8);
+    /* Only the engine's lanes: a record never becomes an event without its backlog entry
+     * (STORE_LANE_NONE would be one), whatever the file says. */
+    int32_t lane = (int32_t)get32(p + 8);
+    r->ev.lane = lane < 0 ? 0 : lane >= STORE_JOB_NPRIORITIES ? STORE_JOB_NPRIORITIES - 1 : lane;
     const char *s[NSTR];
     size_t at = FIXED;
     for (int i = 0; i < NSTR; i++) {

@@ -79,12 +79,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (store_intake_set_mark(st, 0)) abort();
     struct intake *ik = intake_open(logpath, err, sizeof err);
     if (!ik) abort();
-    int64_t before = store_event_count(st);
+    int64_t before = store_event_count(st), backlog = store_backlog_total(st);
     long n = intake_recover(ik, st, err, sizeof err);
     if (n < 0 && !err[0]) abort();                     /* a failure names itself */
     if (n >= 0) {
-        /* Each recovered record is at most one new row, and the log is empty after. */
-        if (store_event_count(st) - before > n || intake_pending(ik) != 0) abort();
+        /* Each recovered record is at most one new row, each new row has its backlog entry
+         * (the engine would never see it otherwise), and the log is empty after. */
+        int64_t rows = store_event_count(st) - before;
+        if (rows > n || store_backlog_total(st) - backlog != rows || intake_pending(ik) != 0)
+            abort();
         struct store_event ev = { .source = "shopify", .topic = "orders/create",
                                   .dedupe_key = "fuzz-after", .body = "{}", .body_len = 2 };
         if (intake_holds(ik, "fuzz-after", err, sizeof err) == 0 &&
