@@ -69,12 +69,7 @@ failed:
     return -1;
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+static int64_t mono_ms(void) { return (int64_t)(ingest_now_seconds() * 1000.0); }
 
 /* Moves up to max acknowledged deliveries into events; tells the loop about the rows. A move
  * that fails (most often another connection holding the write lock past the writer's short
