@@ -57,5 +57,8 @@ struct ingest_writer *ingest_writer_new(struct event_base *base, const char *pat
 /* Stops the thread (it moves what the log holds into events first) and frees it. */
 void ingest_writer_free(struct ingest_writer *w);
 double ingest_now_seconds(void);
+/* The writer's policy (ingest.h): 1 when a move goes before the next replies, given what the
+ * log holds (records, bytes) and the engine's backlog (-1 when it could not be read). */
+int ingest_must_move(size_t pending, int64_t pending_bytes, int64_t backlog);
 
 #endif

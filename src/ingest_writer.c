@@ -111,14 +111,21 @@ static long move_some(struct ingest_writer *w, size_t max)
  * very cost the log takes off the acknowledgement), unless the engine is running out of work,
  * or the log holds more than the writer lets it (then each batch is followed by a move, and
  * acknowledgements go at the rate events can be stored). */
+int ingest_must_move(size_t pending, int64_t pending_bytes, int64_t backlog)
+{
+    if (!pending) return 0;
+    if (pending >= INGEST_LOG_MAX_RECORDS || pending_bytes >= INGEST_LOG_MAX_BYTES) return 1;
+    return backlog >= 0 && backlog < INGEST_FEED_BACKLOG;
+}
+
 static int must_move(struct ingest_writer *w)
 {
     size_t pending = intake_pending(w->ik);
     if (!pending || (w->retry_at && mono_ms() < w->retry_at)) return 0;
-    if (pending >= INGEST_LOG_MAX_RECORDS || intake_pending_bytes(w->ik) >= INGEST_LOG_MAX_BYTES)
-        return 1;
-    int64_t backlog = store_backlog_total(w->store);
-    return backlog >= 0 && backlog < INGEST_FEED_BACKLOG;
+    int64_t bytes = intake_pending_bytes(w->ik);
+    /* The backlog is read only when the log's bounds do not decide alone. */
+    if (ingest_must_move(pending, bytes, INT64_MAX)) return 1;
+    return ingest_must_move(pending, bytes, store_backlog_total(w->store));
 }
 
 /* Between two commits of its own (the writer's moves), finish the checkpoint the checkpointer

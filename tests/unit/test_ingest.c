@@ -12,6 +12,7 @@
 #include "hmac.h"
 #include "engine.h"
 #include "ingest.h"
+#include "ingest_internal.h"
 #include "intake.h"
 #include "log.h"
 #include "metrics.h"
@@ -342,6 +343,24 @@ static void test_accept_batch_failure(void **state)
     store_close(st);
 }
 
+/* When deliveries go on into events before their replies: while the engine is short of work,
+ * or the log is past its bounds; in a burst (a backlog to work on) not, and never for nothing
+ * or on a backlog that could not be read. */
+static void test_move_policy(void **state)
+{
+    (void)state;
+    assert_int_equal(ingest_must_move(0, 0, 0), 0);                       /* nothing to move */
+    assert_int_equal(ingest_must_move(1, 3000, 0), 1);                    /* quiet: feed it */
+    assert_int_equal(ingest_must_move(500, 1 << 20, INGEST_FEED_BACKLOG - 1), 1);
+    assert_int_equal(ingest_must_move(500, 1 << 20, INGEST_FEED_BACKLOG), 0);   /* a burst */
+    assert_int_equal(ingest_must_move(500, 1 << 20, -1), 0);              /* unreadable */
+    assert_int_equal(ingest_must_move(INGEST_LOG_MAX_RECORDS - 1, 1 << 20, 1 << 30), 0);
+    assert_int_equal(ingest_must_move(INGEST_LOG_MAX_RECORDS, 1 << 20, 1 << 30), 1);
+    assert_int_equal(ingest_must_move(10, INGEST_LOG_MAX_BYTES - 1, 1 << 30), 0);
+    assert_int_equal(ingest_must_move(10, INGEST_LOG_MAX_BYTES, 1 << 30), 1);
+    assert_int_equal(ingest_must_move(10, INGEST_LOG_MAX_BYTES, -1), 1);  /* bounds alone */
+}
+
 /* ---- group commit over real sockets ---- */
 
 #define NREQ 24
@@ -462,7 +481,7 @@ int main(void)
         cmocka_unit_test(test_headers_ok),       cmocka_unit_test(test_headers_missing_each),
         cmocka_unit_test(test_headers_shop),     cmocka_unit_test(test_headers_json),
         cmocka_unit_test(test_verify_rotation),  cmocka_unit_test(test_accept_batch),
-        cmocka_unit_test(test_accept_batch_failure), cmocka_unit_test(test_group_commit),
+        cmocka_unit_test(test_accept_batch_failure), cmocka_unit_test(test_move_policy), cmocka_unit_test(test_group_commit),
     };
     return cmocka_run_group_tests_name("ingest", tests, NULL, NULL);
 }
