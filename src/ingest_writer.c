@@ -296,6 +296,7 @@ struct ingest_writer *ingest_writer_new(struct event_base *base, const char *pat
     if (!(w->ik = intake_open(logpath, err, errlen))) goto fail;
     long recovered = intake_recover(w->ik, w->store, err, errlen);
     if (recovered < 0) goto fail;
+    if (err[0]) log_error("ingest: the intake log was damaged", "error", err);
     /* Recovery above may wait for the lock as long as any connection; a move later does not
      * hold acknowledgements up that long (move_some). */
     store_set_busy_timeout(w->store, INGEST_MOVE_BUSY_MS);

@@ -500,49 +500,90 @@ out:
     return rc;
 }
 
+/* The first sound record at or after off (8-byte steps, as records are aligned) numbered past
+ * floor; -1 when there is none. Records of the file's earlier uses are numbered at or below
+ * the mark and are never taken for the log's own. */
+static int64_t resync(struct intake *ik, int64_t off, int64_t size, uint64_t floor,
+                      unsigned char **buf, size_t *cap, struct record *r)
+{
+    unsigned char chunk[65536];
+    for (off = (off + 7) & ~(int64_t)7; size - off >= HDR;) {
+        size_t n = size - off < (int64_t)sizeof chunk ? (size_t)(size - off) : sizeof chunk;
+        if (read_full(ik->fd, chunk, n, off)) return -1;
+        for (size_t at = 0; at + 4 <= n; at += 8) {
+            if (get32(chunk + at) != MAGIC) continue;
+            if (read_record(ik, off + (int64_t)at, size, buf, cap, r) == 1 && r->seq > floor)
+                return off + (int64_t)at;
+        }
+        off += (int64_t)n;
+    }
+    return -1;
+}
+
+/* Inserts a recovered record; every RECOVER_TX records (and at the end) the transaction
+ * commits with the mark at the last one. */
+#define RECOVER_TX 1024
+
 long intake_recover(struct intake *ik, struct store *st, char *err, size_t errlen)
 {
-    int64_t mark = 0, off = 0, first = -1;
-    uint64_t prev = 0;
-    size_t count = 0;
+    int64_t mark = 0, off = 0, damaged_at = -1;
+    uint64_t prev = 0, lost = 0, last = 0;
+    long count = 0, in_tx = 0;
     struct stat sb;
     unsigned char *buf = NULL;
     size_t cap = 0;
+    err[0] = '\0';
     if (store_intake_mark(st, &mark)) return fail(err, errlen, "intake: %s", store_errmsg(st));
     if (fstat(ik->fd, &sb))
         return fail(err, errlen, "intake: cannot read the log: %s", strerror(errno));
     /* The chain of records from the start: each sound and numbered one past the last. Those
-     * the mark covers were moved before the crash; the rest were acknowledged and are not. */
+     * the mark covers were moved before the crash; the rest were acknowledged and are not. A
+     * crash during a write leaves a torn last record, where the chain ends; a record damaged
+     * on the disk ends it too, but acknowledged records may follow it: they are looked for
+     * and taken, and the records lost with it are counted. */
     for (;;) {
         struct record r;
         int ok = read_record(ik, off, (int64_t)sb.st_size, &buf, &cap, &r);
-        if (ok < 0) {
-            free(buf);
-            return fail(err, errlen, "intake: cannot read the log: %s", strerror(errno));
+        if (ok < 0) goto read_error;
+        if (!ok || (off > 0 && r.seq != prev + 1)) {
+            uint64_t floor = prev > (uint64_t)mark ? prev : (uint64_t)mark;
+            int64_t next = resync(ik, off + 8, (int64_t)sb.st_size, floor, &buf, &cap, &r);
+            if (next < 0) break;
+            if (damaged_at < 0) damaged_at = off;
+            lost += r.seq - floor - 1;
+            off = next;
         }
-        if (!ok || (off > 0 && r.seq != prev + 1)) break;
         prev = r.seq;
-        if ((int64_t)r.seq > mark) {
-            if (first < 0) first = off;
-            if ((ik->pending + 1) * 10 > ik->nslots * 7 && slots_resize(ik, ik->nbits + 1)) {
-                free(buf);
-                return fail(err, errlen, "intake: %s", "out of memory");
-            }
-            slot_put(ik, (uint64_t)tag_of(r.ev.dedupe_key) << 32 | (uint64_t)(r.off / 8));
-            ik->pending++;
-            count++;
-        }
         off += r.size;
+        if ((int64_t)r.seq <= mark) continue;
+        r.ev.id = 0;
+        int ins = 0;
+        if ((!in_tx && store_begin(st)) || store_event_insert(st, &r.ev, &ins)) goto store_error;
+        in_tx++;
+        last = r.seq;
+        count++;
+        if (in_tx == RECOVER_TX) {
+            if (store_intake_set_mark(st, (int64_t)last) || store_commit(st)) goto store_error;
+            in_tx = 0;
+        }
     }
+    if (in_tx && (store_intake_set_mark(st, (int64_t)last) || store_commit(st))) goto store_error;
     free(buf);
-    ik->move_off = first < 0 ? off : first;
-    ik->append_off = off;
     ik->next_seq = ((uint64_t)mark > prev ? (uint64_t)mark : prev) + 1;
-    while (ik->pending) {
-        size_t ins;
-        int64_t a, b;
-        if (intake_move(ik, st, 4096, &ins, &a, &b, err, errlen) < 0) return -1;
-    }
     start_over(ik);
-    return (long)count;
+    if (lost)
+        snprintf(err, errlen, "intake: the log's record at offset %lld is damaged: acknowledged "
+                 "deliveries lost with it: %llu (the records after it were recovered)",
+                 (long long)damaged_at, (unsigned long long)lost);
+    return count;
+read_error:
+    snprintf(err, errlen, "intake: cannot read the log: %s", strerror(errno));
+    if (in_tx) store_rollback(st);
+    free(buf);
+    return -1;
+store_error:
+    snprintf(err, errlen, "intake: moving into events: %s", store_errmsg(st));
+    store_rollback(st);                  /* none open (a failed begin or commit): nothing */
+    free(buf);
+    return -1;
 }

@@ -38,7 +38,9 @@ void intake_close(struct intake *ik);
 
 /* Startup, before any append: moves every record past the store's intake mark into events,
  * then starts the file over. Returns the number of records moved, or -1 with err (the file is
- * left as it was, to be replayed next time). */
+ * left as it was, to be replayed next time). A damaged record (not a torn last one) loses
+ * itself but not the records after it: they are moved too, and err says what was lost (with
+ * a return of 0 or more). */
 long intake_recover(struct intake *ik, struct store *st, char *err, size_t errlen);
 
 /* 1 when a record with this dedupe key is in the log (not yet moved) or staged; 0 when not;
