@@ -325,8 +325,8 @@ int intake_stage(struct intake *ik, const struct store_event *ev, char *err, siz
     if (!ev->source || !ev->topic || !ev->dedupe_key)
         return fail(err, errlen, "intake: %s", "an event needs a source, a topic and a key");
     for (int i = 0; i < NSTR; i++) {
-        n[i] = i == NSTR - 1 ? ev->body_len : s[i] ? strlen(s[i]) : 0;
-        if (i == NSTR - 1 && !s[i]) s[i] = "";
+        n[i] = !s[i] ? 0 : i == NSTR - 1 ? ev->body_len : strlen(s[i]);
+        if (i == NSTR - 1 && !s[i]) s[i] = "";           /* no body: an empty one */
         if (s[i]) len += n[i] + 1;
     }
     size_t size = ((size_t)HDR + len + 7) & ~(size_t)7;
@@ -440,10 +440,13 @@ long intake_move(struct intake *ik, struct store *st, size_t max, size_t *insert
     /* As many whole records as the read holds (at least one: a record larger than the read is
      * read again on its own). */
     int64_t at = 0;
-    while (count < max && count < ik->pending) {
+    while (count < max && count < ik->pending && at <= want) {
         int ok = decode(buf + at, (size_t)(want - at), ik->move_off + at, &recs[count]);
         if (!ok && count == 0) {
-            if (!bufs && !(bufs = calloc(1, sizeof *bufs))) break;
+            if (!bufs && !(bufs = calloc(1, sizeof *bufs))) {
+                fail(err, errlen, "intake: %s", "out of memory");
+                goto out;
+            }
             size_t c2 = 0;
             ok = read_record(ik, ik->move_off, ik->append_off, &bufs[0], &c2, &recs[0]);
             if (ok < 0) {
