@@ -28,7 +28,8 @@ struct intake {
     uint64_t next_seq;           /* the next record's number */
     size_t pending;              /* records in [move_off, append_off) */
     /* Records not yet moved (and staged ones), by dedupe key: (tag << 32) | offset / 8 with a
-     * nonzero tag, 0 for an empty slot; linear probing, at most 70 % full. */
+     * nonzero tag, 0 for an empty slot; linear probing, at most 80 % full (a miss probes ~13
+     * slots, two cache lines; a 10 s burst at this machine's rate stays within 2 MB). */
     uint64_t *slots;
     size_t nslots, nbits;
     /* Staged records, encoded as they will be written at append_off. */
@@ -333,7 +334,7 @@ int intake_stage(struct intake *ik, const struct store_event *ev, char *err, siz
     int64_t off = ik->append_off + (int64_t)ik->nstage;
     if (len > UINT32_MAX - 8 || (int64_t)size > INTAKE_MAX_BYTES - off)
         return fail(err, errlen, "intake: %s", "the log is full");
-    if ((ik->pending + ik->nstaged + 1) * 10 > ik->nslots * 7 && slots_resize(ik, ik->nbits + 1))
+    if ((ik->pending + ik->nstaged + 1) * 5 > ik->nslots * 4 && slots_resize(ik, ik->nbits + 1))
         return fail(err, errlen, "intake: %s", "out of memory");
     if (ik->stage_cap - ik->nstage < size) {
         size_t cap = ik->stage_cap ? ik->stage_cap : 65536;
