@@ -69,6 +69,12 @@ static uint32_t tag_of(const char *key)
     return t ? t : 1;
 }
 
+/* A record's index entry: its key's tag and its offset in 8-byte units. */
+static uint64_t slot_of(const char *key, int64_t off)
+{
+    return (uint64_t)tag_of(key) << 32 | (uint64_t)(off / 8);
+}
+
 static size_t home(const struct intake *ik, uint32_t tag)
 {
     return (size_t)((uint32_t)(tag * 0x9E3779B9u) >> (32 - ik->nbits));
@@ -345,17 +351,16 @@ int intake_stage(struct intake *ik, const struct store_event *ev, char *err, siz
         ik->stage_cap = cap;
     }
     unsigned char *rec = ik->stage + ik->nstage, *p = rec + HDR;
-    uint32_t magic = MAGIC, len32 = (uint32_t)len, zero = 0;
+    uint32_t magic = MAGIC, len32 = (uint32_t)len;
     uint64_t seq = ik->next_seq + ik->nstaged;
     int64_t received = ev->received_at ? ev->received_at : store_now_ms();
     int32_t lane = ev->lane;
-    memset(rec, 0, size);
+    memset(rec, 0, size);                /* the reserved words, NULs and padding */
     memcpy(rec, &magic, 4);
     memcpy(rec + 4, &len32, 4);
     memcpy(rec + 8, &seq, 8);
     memcpy(p, &received, 8);
     memcpy(p + 8, &lane, 4);
-    memcpy(p + 12, &zero, 4);
     size_t at = FIXED;
     for (int i = 0; i < NSTR; i++) {
         uint32_t l = s[i] ? (uint32_t)n[i] : NIL;
@@ -368,7 +373,7 @@ int intake_stage(struct intake *ik, const struct store_event *ev, char *err, siz
     memcpy(rec + 16, &crc, 4);
     ik->nstage += size;
     ik->nstaged++;
-    slot_put(ik, (uint64_t)tag_of(ev->dedupe_key) << 32 | (uint64_t)(off / 8));
+    slot_put(ik, slot_of(ev->dedupe_key, off));
     return 0;
 }
 
@@ -378,7 +383,7 @@ static void unstage(struct intake *ik)
     struct record r;
     for (size_t at = 0; at < ik->nstage; at += (size_t)r.size) {
         if (!decode(ik->stage + at, ik->nstage - at, ik->append_off + (int64_t)at, &r)) break;
-        slot_del(ik, (uint64_t)tag_of(r.ev.dedupe_key) << 32 | (uint64_t)(r.off / 8));
+        slot_del(ik, slot_of(r.ev.dedupe_key, r.off));
     }
 }
 
@@ -485,7 +490,7 @@ long intake_move(struct intake *ik, struct store *st, size_t max, size_t *insert
     }
     if (store_commit(st)) goto store_err;
     for (size_t i = 0; i < count; i++) {
-        slot_del(ik, (uint64_t)tag_of(recs[i].ev.dedupe_key) << 32 | (uint64_t)(recs[i].off / 8));
+        slot_del(ik, slot_of(recs[i].ev.dedupe_key, recs[i].off));
         ik->move_off += recs[i].size;
     }
     ik->pending -= count;
