@@ -39,6 +39,7 @@ static int run_once(struct checkpointer *c)
 static void *main_loop(void *arg)
 {
     struct checkpointer *c = arg;
+    pthread_setname_np(pthread_self(), "ez-checkpoint"); /* top -H, perf: which thread is which */
     pthread_mutex_lock(&c->mu);
     while (!c->quit) {
         struct timespec ts;

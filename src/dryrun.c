@@ -133,6 +133,12 @@ static void *index_build(void *arg)
     return NULL;
 }
 
+static void *index_thread(void *arg)
+{
+    pthread_setname_np(pthread_self(), "ez-dryrun-index");
+    return index_build(arg);
+}
+
 /* Both halves of the file at once on their own threads: the first event may need the index,
  * and then the replay waits for the whole pass. */
 static void index_start(struct read_index *ix, long size)
@@ -142,14 +148,14 @@ static void index_start(struct read_index *ix, long size)
     if (!later) return;
     *later = (struct read_index){ ix->path, size / 2, -1, NULL, NULL, 0, 0, 0, 0, 0, NULL };
     ix->end = size / 2;
-    if (pthread_create(&later->th, NULL, index_build, later) == 0) {
+    if (pthread_create(&later->th, NULL, index_thread, later) == 0) {
         later->thread = 1;
         ix->later = later;
     } else {
         free(later);
         ix->end = -1;
     }
-    if (pthread_create(&ix->th, NULL, index_build, ix) == 0) ix->thread = 1;
+    if (pthread_create(&ix->th, NULL, index_thread, ix) == 0) ix->thread = 1;
 }
 
 static void index_free(struct read_index *ix);

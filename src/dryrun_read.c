@@ -432,6 +432,7 @@ static int read_one(struct dryrun_reader *r, struct slot *s)
 static void *reader_main(void *arg)
 {
     struct dryrun_reader *r = arg;
+    pthread_setname_np(pthread_self(), "ez-dryrun-read");
     for (;;) {
         pthread_mutex_lock(&r->mu);
         while (r->head - r->tail == RING && !r->stop) {

@@ -141,6 +141,7 @@ static void catch_up(struct ingest_writer *w)
 static void *writer_main(void *arg)
 {
     struct ingest_writer *w = arg;
+    pthread_setname_np(pthread_self(), "ez-ingest-write");
     for (;;) {
         pthread_mutex_lock(&w->mu);
         while (!w->todo && !w->quit) {

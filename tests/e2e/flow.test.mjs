@@ -114,6 +114,11 @@ test('record, then dry-run an edited rule: the expected differences, and no side
   const diff0 = spawnSync(BIN, ['dry-run', '--events', rec, '--rules', join(ROOT, 'rules'), '--diff', '--quiet'], { encoding: 'utf8', maxBuffer: 1 << 28 });
   assert.equal(diff0.status, 0, diff0.stderr);
   assert.match(diff0.stdout, /\n0 event\(s\) would make different calls than recorded/);
+  // the timing line: the wall time, and the CPU the rules thread and the whole run took
+  const timing = diff0.stderr.match(/dry-run: (\d+) events in ([\d.]+) s \(\d+ events\/s\); CPU ([\d.]+) s, the rules thread ([\d.]+) s/);
+  assert.ok(timing, diff0.stderr);
+  assert.equal(Number(timing[1]), summary.events);
+  assert.ok(Number(timing[4]) > 0 && Number(timing[4]) <= Number(timing[3]), timing[0]);
 
   // the edit: another tag prefix and one more day before delivery
   const edited = join(svc.dir, 'rules-edited');
