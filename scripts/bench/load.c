@@ -20,7 +20,7 @@
  * usage: load -a HOST:PORT -b BODYFILE -k SECRET -s SHOP -i IDPREFIX -c CONNS -d SECONDS
  *             [-r RATE] [-o ORDERID] [-u]
  * prints: BENCH requests=N duration_us=D non2xx=N sock_errors=N p50_us=N p99_us=N max_us=N
- *         p999_us=N unsent=N
+ *         p999_us=N unsent=N cpu_us=N (the client's own user + system time)
  * (unsent: open-loop requests due before the end that never found an idle connection; a
  * large number means the server fell behind the offered rate.) */
 #define _GNU_SOURCE
@@ -37,6 +37,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -350,10 +351,14 @@ int main(int argc, char **argv)
         }
     }
     qsort(g.lat, g.nlat, sizeof *g.lat, cmp_u32);
+    /* the client's own CPU: it shares the machine with the server it measures */
+    struct rusage ru;
+    long long cpu_us = getrusage(RUSAGE_SELF, &ru) ? -1
+        : (long long)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
     printf("BENCH requests=%zu duration_us=%lld non2xx=%llu sock_errors=%llu p50_us=%u p99_us=%u "
-           "max_us=%u p999_us=%u unsent=%llu\n",
+           "max_us=%u p999_us=%u unsent=%llu cpu_us=%lld\n",
            g.nlat, (long long)((stop - start) / 1000), (unsigned long long)g.non2xx,
            (unsigned long long)g.sockerr, pct(50), pct(99), g.nlat ? g.lat[g.nlat - 1] : 0,
-           pct(99.9), (unsigned long long)(due > sent ? due - sent : 0));
+           pct(99.9), (unsigned long long)(due > sent ? due - sent : 0), cpu_us);
     return 0;
 }
