@@ -222,10 +222,12 @@ static const char *const field_names[DRYRUN_NFIELDS] = {
     [DRYRUN_F_BODY] = "body", [DRYRUN_F_RESPONSE] = "response", [DRYRUN_F_STATUS] = "status",
 };
 
-/* One element of "calls" (depth 3), which must be an object: its fields' spans. */
-static int scan_call(struct scan *s, struct dryrun_scan_call *c)
+/* s->p at an object whose members' values are at depth: the spans of the members named in
+ * names (n of them; a repeated member: the last one, as decoded) in out, cleared first. */
+static int scan_fields(struct scan *s, const char *const *names, int n, struct dryrun_span *out,
+                       int depth)
 {
-    memset(c, 0, sizeof *c);
+    memset(out, 0, (size_t)n * sizeof *out);
     if (s->p >= s->end || *s->p != '{') return -1;
     s->p++;
     skip_ws(s);
@@ -238,14 +240,26 @@ static int scan_call(struct scan *s, struct dryrun_scan_call *c)
         size_t klen;
         if (scan_key(s, &k, &klen)) return -1;
         const unsigned char *v = s->p;
-        if (skip_value(s, 4)) return -1;
-        for (int f = 0; f < DRYRUN_NFIELDS; f++)
-            if (strlen(field_names[f]) == klen && memcmp(field_names[f], k, klen) == 0)
-                c->f[f] = (struct dryrun_span){ (const char *)v, (size_t)(s->p - v) };
+        if (skip_value(s, depth)) return -1;
+        for (int f = 0; f < n; f++)
+            if (strlen(names[f]) == klen && memcmp(names[f], k, klen) == 0)
+                out[f] = (struct dryrun_span){ (const char *)v, (size_t)(s->p - v) };
         int r = next_or_close(s, '}');
         if (r) return r < 0 ? -1 : 0;
     }
 }
+
+/* One element of "calls" (depth 3), which must be an object: its fields' spans. */
+static int scan_call(struct scan *s, struct dryrun_scan_call *c)
+{
+    return scan_fields(s, field_names, DRYRUN_NFIELDS, c->f, 4);
+}
+
+static const char *const event_names[DRYRUN_NEVENT] = {
+    [DRYRUN_E_ID] = "id", [DRYRUN_E_RECEIVED_AT] = "received_at", [DRYRUN_E_SOURCE] = "source",
+    [DRYRUN_E_TOPIC] = "topic", [DRYRUN_E_BODY] = "body",
+};
+static const char *const job_names[1] = { "id" };
 
 /* The value of "calls" (depth 2), which must be an array. */
 static int scan_calls(struct scan *s, struct dryrun_scan *sc)
@@ -271,10 +285,16 @@ static int scan_calls(struct scan *s, struct dryrun_scan *sc)
     }
 }
 
-int dryrun_scan_line(struct dryrun_scan *sc, const char *line, size_t len)
+static int is_string(const struct dryrun_span *f) { return f->s && f->s[0] == '"'; }
+
+/* whole: also the event and the job (see dryrun_scan_event_line). */
+static int scan_line(struct dryrun_scan *sc, const char *line, size_t len, int whole)
 {
     struct scan s = { (const unsigned char *)line, (const unsigned char *)line + len };
     sc->ncalls = 0;
+    memset(sc->event, 0, sizeof sc->event);
+    memset(&sc->job_id, 0, sizeof sc->job_id);
+    int event_object = 0;
     skip_ws(&s);
     if (s.p >= s.end || *s.p != '{') return 0;
     s.p++;
@@ -289,6 +309,17 @@ int dryrun_scan_line(struct dryrun_scan *sc, const char *line, size_t len)
             if (scan_key(&s, &k, &klen)) return 0;
             if (klen == 5 && memcmp(k, "calls", 5) == 0) {
                 if (seen_calls++ || scan_calls(&s, sc)) return 0;
+            } else if (whole && klen == 5 && memcmp(k, "event", 5) == 0) {
+                /* a repeated one replaces the one before, as in the decoded line */
+                event_object = s.p < s.end && *s.p == '{';
+                if (event_object ? scan_fields(&s, event_names, DRYRUN_NEVENT, sc->event, 3)
+                                 : skip_value(&s, 2))
+                    return 0;
+            } else if (whole && klen == 3 && memcmp(k, "job", 3) == 0) {
+                memset(&sc->job_id, 0, sizeof sc->job_id);
+                if (s.p < s.end && *s.p == '{' ? scan_fields(&s, job_names, 1, &sc->job_id, 3)
+                                               : skip_value(&s, 2))
+                    return 0;
             } else if (skip_value(&s, 2)) {
                 return 0;
             }
@@ -298,7 +329,21 @@ int dryrun_scan_line(struct dryrun_scan *sc, const char *line, size_t len)
         }
     }
     skip_ws(&s);
-    return s.p == s.end;
+    if (s.p != s.end) return 0;
+    if (whole && (!event_object || !is_string(&sc->event[DRYRUN_E_SOURCE]) ||
+                  !is_string(&sc->event[DRYRUN_E_TOPIC]) || !is_string(&sc->event[DRYRUN_E_BODY])))
+        return 0;
+    return 1;
+}
+
+int dryrun_scan_line(struct dryrun_scan *sc, const char *line, size_t len)
+{
+    return scan_line(sc, line, len, 0);
+}
+
+int dryrun_scan_event_line(struct dryrun_scan *sc, const char *line, size_t len)
+{
+    return scan_line(sc, line, len, 1);
 }
 
 void dryrun_scan_free(struct dryrun_scan *sc)

@@ -28,14 +28,24 @@ struct dryrun_scan_call {
     struct dryrun_span f[DRYRUN_NFIELDS]; /* a repeated member: the last one, as decoded */
 };
 
+/* The "event" object's fields (dryrun_scan_event_line only). */
+enum { DRYRUN_E_ID, DRYRUN_E_RECEIVED_AT, DRYRUN_E_SOURCE, DRYRUN_E_TOPIC, DRYRUN_E_BODY,
+       DRYRUN_NEVENT };
+
 struct dryrun_scan {
     struct dryrun_scan_call *calls;       /* the elements of "calls", in order */
     size_t ncalls, cap;
+    struct dryrun_span event[DRYRUN_NEVENT]; /* dryrun_scan_event_line: the last "event" */
+    struct dryrun_span job_id;            /* and the last "job"'s "id" (none: not an object) */
 };
 
 /* 1: the line (len bytes, need not be terminated) is vouched for and sc holds its calls;
  * 0: read it the full way (also when out of memory). */
 int dryrun_scan_line(struct dryrun_scan *sc, const char *line, size_t len);
+/* The same for a line read whole: vouches only when "event" is an object whose source, topic
+ * and body are strings (anything else is a problem the full read words), and also notes the
+ * event's fields and the job's id. */
+int dryrun_scan_event_line(struct dryrun_scan *sc, const char *line, size_t len);
 void dryrun_scan_free(struct dryrun_scan *sc);
 
 #endif

@@ -7,6 +7,8 @@
 #include <cmocka.h>
 
 #include "dryrun_read.h"
+#include "dryrun_scan.h"
+#include "test_rng.h"
 
 #include <jansson.h>
 #include <lauxlib.h>
@@ -125,6 +127,15 @@ static const char *const lines[] = {
     "{\"event\":{\"source\":\"shopify\",\"topic\":\"t\",\"body\":\"{}\"},\"event\":{\"source\":"
     "\"orderez\",\"topic\":\"u\",\"body\":\"[]\"}}",
     "{\"event\":{\"source\":\"shopify\",\"topic\":\"t\",\"body\":\"{}\"",
+    /* repeated members, read straight from the text: the last one counts, whatever it is */
+    "{\"event\":{\"source\":\"shopify\",\"topic\":\"t\",\"body\":\"{}\"},\"event\":1}",
+    "{\"event\":{\"source\":\"shopify\",\"topic\":\"t\",\"body\":\"{}\",\"body\":\"[]\","
+    "\"id\":3,\"id\":4.5,\"received_at\":1,\"received_at\":2},\"job\":{\"id\":5},\"job\":7}",
+    "{\"job\":[],\"job\":{\"id\":5,\"id\":-6},\"event\":{\"source\":\"shopify\",\"topic\":"
+    "\"t\",\"body\":\"{}\"}}",
+    "{\"event\":{\"source\":\"shopify\",\"topic\":\"t\",\"body\":\"{}\",\"source\":null}}",
+    "{\"event\":{\"source\":\"a_b\",\"topic\":\"\\u00e9\\n\",\"body\":\"\\ud83d\\ude00\",\"id\":"
+    "true,\"received_at\":\"7\"},\"job\":{\"id\":9223372036854775807}}",
 };
 
 static char tmpl[4096];
@@ -173,6 +184,46 @@ static void test_deep_line(void **state)
     strcpy(line + k, "}}");
     run_case(line, 0);
     run_case(line, 1);
+}
+
+/* Random edits of a good line: whichever way the reader takes (straight from the text when
+ * dryrun_scan vouches for the line, else the full decode), it makes of it what the old reader
+ * did; and the edits go both ways often enough to test both. */
+static void test_edits_as_before(void **state)
+{
+    (void)state;
+    static const char noise[] = "\"\\,:[]{}0-e.+ u\x80\xff\xc3\x01xtnS";
+    const char *base = GOOD;
+    size_t n0 = strlen(base);
+    char *m = malloc(n0 + 3);
+    struct dryrun_scan sc = { 0 };
+    int vouched = 0, refused = 0;
+    for (int k = 0; k < 3000; k++) {
+        size_t n = rnd_edit(m, base, n0, noise, sizeof noise - 1);
+        m[n] = '\0';
+        if (memchr(m, '\n', n) || strlen(m) != n) continue; /* not one line, or a NUL */
+        dryrun_scan_event_line(&sc, m, n) ? vouched++ : refused++;
+        FILE *f = fopen(tmpl, "w+");
+        assert_non_null(f);
+        fprintf(f, "%s\n", m);
+        rewind(f);
+        struct dryrun_reader *r = dryrun_reader_open(f, 0);
+        struct dryrun_event *ev = dryrun_reader_next(r);
+        if (strspn(m, " \t\r") == n) {
+            assert_null(ev);
+        } else {
+            assert_non_null(ev);
+            m[n] = '\n'; /* as the reader reads it: a refusal's message may name the newline */
+            m[n + 1] = '\0';
+            check_event(m, ev);
+        }
+        dryrun_reader_close(r);
+        fclose(f);
+    }
+    dryrun_scan_free(&sc);
+    free(m);
+    print_message("%d edits read from the text, %d decoded\n", vouched, refused);
+    assert_true(vouched > 300 && refused > 300);
 }
 
 /* Many events through the ring (it wraps many times), each checked in order. */
@@ -329,6 +380,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lines_as_before),
         cmocka_unit_test(test_deep_line),
+        cmocka_unit_test(test_edits_as_before),
         cmocka_unit_test(test_many_events),
         cmocka_unit_test(test_prepare),
         cmocka_unit_test(test_ranges),
