@@ -539,6 +539,66 @@ static void test_decoder_string_words(void **state)
     }
 }
 
+/* Long strings are unescaped 16 bytes a step (json_text.h, unescape_simple) once 33 bytes are
+ * left: each piece at every offset of a block, next to another at every gap, in strings long
+ * enough for the block steps, and runs of escapes end to end, must decode as jansson decodes
+ * them; as must long random strings of every piece, whole and cut short. */
+static void test_decoder_long_strings(void **state)
+{
+    (void)state;
+    static const char *const pieces[] = {
+        "\\\"", "\\\\", "\\/", "\\n", "\\b", "\\u00e9", "\\ud83d\\ude00", "\\u0000",
+        "\xc3\xa9", "\xf0\x9f\x98\x80", "\xc3", "\x1f", "\x7f", "\\x", "\\", "\"",
+    };
+    size_t np = sizeof pieces / sizeof pieces[0];
+    char doc[256];
+    for (size_t x = 0; x < np; x++) {
+        for (size_t y = 0; y < np; y++) {
+            for (int at = 0; at < 40; at += (at < 20 ? 1 : 3)) {
+                for (int gap = 0; gap < 18; gap += (gap < 3 ? 1 : 5)) {
+                    for (int key = 0; key < 2; key++) {
+                        size_t n = 0;
+                        if (key) doc[n++] = '{';
+                        doc[n++] = '"';
+                        for (int i = 0; i < at; i++) doc[n++] = (char)('a' + i % 26);
+                        n += (size_t)sprintf(doc + n, "%s", pieces[x]);
+                        for (int i = 0; i < gap; i++) doc[n++] = 'q';
+                        n += (size_t)sprintf(doc + n, "%s", pieces[y]);
+                        for (int i = 0; i < 40; i++) doc[n++] = 'r';
+                        doc[n++] = '"';
+                        if (key) n += (size_t)sprintf(doc + n, ":1}");
+                        differential(doc, n);
+                    }
+                }
+            }
+        }
+    }
+    for (size_t x = 0; x < np; x++) { /* the piece end to end, 1 to 60 times */
+        for (int times = 1; times <= 60; times++) {
+            size_t n = 0;
+            doc[n++] = '"';
+            for (int i = 0; i < times && n + 16 < sizeof doc; i++)
+                n += (size_t)sprintf(doc + n, "%s", pieces[x]);
+            doc[n++] = '"';
+            differential(doc, n);
+        }
+    }
+    static const char *const good[] = {
+        "a", "id", "Caf\xc3\xa9", "\\\"", "\\\\", "\\/", "\\n", "\\t", "\\u00E9",
+        "\\ud83d\\ude00", "{\\\"x\\\":[1,2]}", "\xe2\x82\xac", " ", "0123456789",
+    };
+    char big[4096];
+    for (int k = 0; k < 3000; k++) {
+        size_t n = 0;
+        big[n++] = '"';
+        for (unsigned i = 20 + rnd(200); i > 0 && n + 32 < sizeof big; i--)
+            n += (size_t)sprintf(big + n, "%s", good[rnd(sizeof good / sizeof good[0])]);
+        big[n++] = '"';
+        differential(big, n);
+        differential(big, n - 1 - rnd(40)); /* cut short */
+    }
+}
+
 static void test_decoder_random(void **state)
 {
     (void)state;
@@ -759,6 +819,7 @@ int main(void)
         cmocka_unit_test(test_decoder_nul_flag),
         cmocka_unit_test(test_decoder_string_cache),
         cmocka_unit_test(test_decoder_string_words),
+        cmocka_unit_test(test_decoder_long_strings),
         cmocka_unit_test(test_decoder_random),
         cmocka_unit_test(test_decoder_fixtures),
         cmocka_unit_test(test_encoder_nested_in_finalizer),
