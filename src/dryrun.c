@@ -3,6 +3,7 @@
 #include "dryrun.h"
 
 #include "cli.h"
+#include "dryrun_index.h"
 #include "dryrun_read.h"
 #include "dryrun_report.h"
 #include "dryrun_state.h"
@@ -11,7 +12,6 @@
 #include "rules_runner.h"
 
 #include <getopt.h>
-#include <pthread.h>
 #include <jansson.h>
 #include <lauxlib.h>
 #include <stdio.h>
@@ -29,179 +29,6 @@ static const char *kind_name(int k)
 
 static int streq(const char *a, const char *b) { return (!a && !b) || (a && b && !strcmp(a, b)); }
 
-/* Reads anywhere in the recording, by request. Jobs ran concurrently when the traffic was
- * recorded, so an event may find a product already mapped that the sequential replay still has
- * to look up, and the lookup was recorded under another (possibly later) event. Only reads are
- * answered this way: a write is never borrowed from another event. The index covers the whole
- * file (the last recording of a read wins), so when it is built does not change it: with a
- * second core it is built in the background from the start, else on the first read an event's
- * own recording cannot answer (it costs a pass over the file). */
-struct read_index {
-    const char *path;
-    long start, end;             /* the lines it covers: those starting in [start, end) */
-    json_t *map;                 /* signature -> index in calls */
-    struct dryrun_call *calls;   /* copies: strings owned */
-    size_t n, cap;
-    int built;
-    int thread;                  /* a builder thread runs: join it before use */
-    pthread_t th;
-    struct read_index *later;    /* the second half of the file, built on a thread of its own */
-};
-
-static int is_read(int kind, const char *method, const char *body)
-{
-    return dryrun_is_read(kind_name(kind), method, body);
-}
-
-static char *signature(int kind, const char *method, const char *path, const char *body)
-{
-    char *sig = NULL;
-    if (asprintf(&sig, "%d\x1f%s\x1f%s\x1f%s", kind, method ? method : "",
-                 kind == RULES_IO_SHOPIFY ? "" : (path ? path : ""), body ? body : "") < 0)
-        return NULL;
-    return sig;
-}
-
-static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
-
-static void call_clear(struct dryrun_call *d)
-{
-    free((char *)d->kind_name);
-    free((char *)d->method);
-    free((char *)d->path);
-    free((char *)d->body);
-    free((char *)d->response);
-    memset(d, 0, sizeof *d);
-}
-
-/* The slot for sig in ix (a fresh one, or the one it had: the later recording replaces it). */
-static struct dryrun_call *index_slot(struct read_index *ix, const char *sig)
-{
-    json_t *at = json_object_get(ix->map, sig);
-    if (at) {
-        struct dryrun_call *d = &ix->calls[json_integer_value(at)];
-        call_clear(d);
-        return d;
-    }
-    if (ix->n == ix->cap) {
-        size_t cap = ix->cap ? ix->cap * 2 : 256;
-        struct dryrun_call *a = realloc(ix->calls, cap * sizeof *a);
-        if (!a) return NULL;
-        ix->calls = a;
-        ix->cap = cap;
-    }
-    json_object_set_new(ix->map, sig, json_integer((json_int_t)ix->n));
-    return &ix->calls[ix->n++];
-}
-
-static void index_add(struct read_index *ix, const struct dryrun_call *c)
-{
-    char *sig = signature(c->kind, c->method, c->path, c->body);
-    struct dryrun_call *d = sig ? index_slot(ix, sig) : NULL;
-    free(sig);
-    if (!d) return;
-    memset(d, 0, sizeof *d);
-    d->kind = c->kind;
-    d->status = c->status;
-    d->kind_name = dup_or_null(c->kind_name);
-    d->method = dup_or_null(c->method);
-    d->path = dup_or_null(c->path);
-    d->body = dup_or_null(c->body);
-    d->response = dup_or_null(c->response);
-}
-
-static void *index_build(void *arg)
-{
-    struct read_index *ix = arg;
-    ix->built = 1;
-    ix->map = json_object();
-    FILE *f = fopen(ix->path, "r");
-    struct dryrun_reader *rd = f ? dryrun_reader_open(f, 0) : NULL;
-    if (rd && dryrun_reader_range(rd, ix->start, ix->end)) {
-        dryrun_reader_close(rd);
-        rd = NULL;
-    }
-    if (rd) dryrun_reader_only_calls(rd, is_read);
-    struct dryrun_event *ev;
-    /* every line's calls count, even a line the replay would refuse (as before) */
-    while (rd && (ev = dryrun_reader_next(rd)) != NULL)
-        for (size_t i = 0; i < ev->ncalls; i++)
-            if (is_read(ev->calls[i].kind, ev->calls[i].method, ev->calls[i].body))
-                index_add(ix, &ev->calls[i]);
-    dryrun_reader_close(rd);
-    if (f) fclose(f);
-    return NULL;
-}
-
-static void *index_thread(void *arg)
-{
-    pthread_setname_np(pthread_self(), "ez-dryrun-index");
-    return index_build(arg);
-}
-
-/* Both halves of the file at once on their own threads: the first event may need the index,
- * and then the replay waits for the whole pass. */
-static void index_start(struct read_index *ix, long size)
-{
-    if (!ix->path || size < 2) return;
-    struct read_index *later = calloc(1, sizeof *later);
-    if (!later) return;
-    *later = (struct read_index){ ix->path, size / 2, -1, NULL, NULL, 0, 0, 0, 0, 0, NULL };
-    ix->end = size / 2;
-    if (pthread_create(&later->th, NULL, index_thread, later) == 0) {
-        later->thread = 1;
-        ix->later = later;
-    } else {
-        free(later);
-        ix->end = -1;
-    }
-    if (pthread_create(&ix->th, NULL, index_thread, ix) == 0) ix->thread = 1;
-}
-
-static void index_free(struct read_index *ix);
-
-/* Joins the builders and takes the later half in (its recordings win). */
-static void index_wait(struct read_index *ix)
-{
-    if (ix->thread) pthread_join(ix->th, NULL);
-    ix->thread = 0;
-    struct read_index *later = ix->later;
-    if (!later) return;
-    ix->later = NULL;
-    if (later->thread) pthread_join(later->th, NULL);
-    if (!ix->built) index_build(ix); /* its thread did not start */
-    const char *sig;
-    json_t *at;
-    json_object_foreach(later->map, sig, at) {
-        struct dryrun_call *src = &later->calls[json_integer_value(at)];
-        struct dryrun_call *d = index_slot(ix, sig);
-        if (!d) continue;
-        *d = *src; /* moved: the strings change hands */
-        memset(src, 0, sizeof *src);
-    }
-    index_free(later);
-    free(later);
-}
-
-static void index_free(struct read_index *ix)
-{
-    index_wait(ix);
-    for (size_t i = 0; i < ix->n; i++) call_clear(&ix->calls[i]);
-    free(ix->calls);
-    json_decref(ix->map);
-}
-
-static const struct dryrun_call *index_find(struct read_index *ix, const struct rules_io *io)
-{
-    if (!is_read((int)io->kind, io->method, io->body) || !ix->path) return NULL;
-    index_wait(ix);
-    if (!ix->built) index_build(ix);
-    char *sig = signature((int)io->kind, io->method, io->path, io->body);
-    json_t *i = sig ? json_object_get(ix->map, sig) : NULL;
-    free(sig);
-    return i ? &ix->calls[json_integer_value(i)] : NULL;
-}
-
 /* A call's answer: recorded or from a fixture. */
 struct answer {
     int status;
@@ -212,7 +39,7 @@ struct answer {
 /* How the dry-run answers a call: the recording, same request; the recording, same step and
  * endpoint but another body (the rule changed what it sends); the same read recorded under
  * another event; a fixture; or nothing. Returns 0 when unanswered. */
-static int find_answer(struct dryrun_event *ev, struct read_index *ix, struct dryrun_fixtures *fx,
+static int find_answer(struct dryrun_event *ev, struct dryrun_index *ix, struct dryrun_fixtures *fx,
                        lua_State *scratch, const struct rules_io *io, const char **how,
                        struct answer *ans)
 {
@@ -248,7 +75,8 @@ static int find_answer(struct dryrun_event *ev, struct read_index *ix, struct dr
             at = i + 1;
         }
     }
-    if (!found && (found = index_find(ix, io)) != NULL) *how = "recorded, another event";
+    if (!found && (found = dryrun_index_find(ix, (int)io->kind, io->method, io->path, io->body)))
+        *how = "recorded, another event";
     if (found) {
         ans->status = (int)found->status;
         ans->response = found->response;
@@ -282,7 +110,7 @@ static void on_emit(void *ud, const char *topic, const char *payload)
 struct replay {
     struct rules *rules;
     struct dryrun_state *state;  /* ez.idmap / ez.kv of the run, in memory */
-    struct read_index *ix;
+    struct dryrun_index *ix;
     struct dryrun_fixtures *fx;
     lua_State *scratch;          /* decodes GraphQL bodies for their operation names */
     char *env;                   /* the event envelope handed to the rule */
@@ -473,8 +301,7 @@ int dryrun_cmd(int argc, char **argv)
         fprintf(stderr, "ezsync dry-run: %s\n", err);
         goto done;
     }
-    struct read_index ix = { in == stdin ? NULL : events, 0, -1, NULL, NULL, 0, 0, 0, 0, 0, NULL };
-    struct replay rp = { rules, state, &ix, fx, luaL_newstate(), NULL, 0 };
+    struct replay rp = { rules, state, NULL, fx, luaL_newstate(), NULL, 0 };
     long in_size = -1;
     if (in != stdin && fseek(in, 0, SEEK_END) == 0) {
         in_size = ftell(in);
@@ -488,8 +315,11 @@ int dryrun_cmd(int argc, char **argv)
      * alone, that would be the same work in the same thread, plus the tape's */
     struct dryrun_reader *rd =
         rp.scratch ? dryrun_reader_open_prep(in, threaded, threaded ? prepare_event : NULL) : NULL;
-    if (threaded) index_start(&ix, in_size);
-    if (!rd) {
+    /* A read an event's own recording lacks is looked up in the rest of the file (stdin has
+     * no rest to read); with a second core the index is built from the start. */
+    if (in != stdin)
+        rp.ix = dryrun_index_new(events, in_size, threaded ? DRYRUN_INDEX_THREADS : 0);
+    if (!rd || (in != stdin && !rp.ix)) {
         fprintf(stderr, "ezsync dry-run: out of memory\n");
         rc = EXIT_RUNTIME;
     } else {
@@ -498,7 +328,7 @@ int dryrun_cmd(int argc, char **argv)
     struct dryrun_event *ev;
     struct dryrun_entry entry; /* one, reused: its buffers are kept from event to event */
     memset(&entry, 0, sizeof entry);
-    while (rd && (ev = dryrun_reader_next(rd)) != NULL) {
+    while (rc == EXIT_OK && (ev = dryrun_reader_next(rd)) != NULL) {
         if (ev->problem) {
             fprintf(stderr, "ezsync dry-run: %s:%ld: %s\n", events, ev->lineno, ev->problem);
             rc = EXIT_USAGE;
@@ -518,7 +348,7 @@ int dryrun_cmd(int argc, char **argv)
     dryrun_reader_close(rd);
     if (rp.scratch) lua_close(rp.scratch);
     free(rp.env);
-    index_free(&ix);
+    dryrun_index_free(rp.ix);
     int diff_rc = dryrun_report_finish(rep);
     if (rc == EXIT_OK) rc = diff_rc;
     dryrun_report_free(rep);
