@@ -173,11 +173,14 @@ struct dryrun_index *dryrun_index_new(const char *path, long size, int threads)
     return ix;
 }
 
-/* With the mutex held: returns once chunk i is built, building chunks meanwhile. */
+/* With the mutex held: returns once chunk i is built, building it here when no builder has
+ * taken it yet. The chunks after i are built (a lookup reads them first); the ones before it
+ * may never be needed, so the caller does not build those. */
 static void wait_for(struct dryrun_index *ix, int i)
 {
     while (ix->chunks[i].state != 2)
-        if (!build_next(ix)) pthread_cond_wait(&ix->built, &ix->mu);
+        if (ix->chunks[i].state == 1 || ix->next != i || !build_next(ix))
+            pthread_cond_wait(&ix->built, &ix->mu);
 }
 
 const struct dryrun_call *dryrun_index_find(struct dryrun_index *ix, int kind, const char *method,
