@@ -1,9 +1,8 @@
-/* dryrun_scan: a quick look at one line of a recording, for the journal index. The index needs
- * only each line's calls, not its event, yet the full read (dryrun_read) unescapes and copies
- * the whole line, ~9 KB of it the webhook body; the first event that reads through the index
- * waits for the pass over the whole file. The scan checks the line against JSON's grammar
- * without building anything and notes where each call's fields are, so the caller decodes just
- * those.
+/* dryrun_scan: a quick look at one line of a recording. The journal index (dryrun_index) needs
+ * only each line's calls, not its event, yet decoding a line whole unescapes and copies it all,
+ * ~9 KB of it the webhook body. The scan checks the line against JSON's grammar without
+ * building anything and notes where each call's fields are (and, for the reader, where the
+ * event's are), so the caller unescapes just those, straight from the line's text.
  *
  * It vouches only for lines it checked completely and that the full read takes the same way:
  * on anything unusual (a \u0000, a number jansson might refuse, a key written with escapes, a
