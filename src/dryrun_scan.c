@@ -25,13 +25,6 @@ static void skip_ws(struct scan *s)
 }
 
 #if defined(__SSE2__)
-#include <emmintrin.h>
-
-/* The bytes that may follow a backslash in a one-character escape. */
-static const unsigned char simple_escape[256] = {
-    ['"'] = 1, ['\\'] = 1, ['/'] = 1, ['b'] = 1, ['f'] = 1, ['n'] = 1, ['r'] = 1, ['t'] = 1,
-};
-
 /* Steps over plain bytes and one-character escapes 16 bytes at a time, all the escapes of a
  * block in one pass over its special bytes: JSON inside JSON (the webhook body) has a \" every
  * few bytes, and leaving the block at each cost most of the scan. Stops at anything else (a
@@ -39,18 +32,12 @@ static const unsigned char simple_escape[256] = {
  * skip_string to judge. */
 static const unsigned char *skip_simple(const unsigned char *p, const unsigned char *end)
 {
-    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
-    const __m128i space = _mm_set1_epi8(0x20);
     while (end - p >= 17) { /* the block, and the byte after it (an escape's second byte) */
-        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
-        /* the compare is signed: bytes >= 0x80 are negative, so "< 0x20" takes them too */
-        __m128i special = _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash));
-        special = _mm_or_si128(special, _mm_cmplt_epi8(x, space));
-        unsigned m = (unsigned)_mm_movemask_epi8(special), next = 0;
+        unsigned m = special16(p), next = 0;
         for (; m; m &= m - 1) {
             unsigned k = (unsigned)__builtin_ctz(m);
             if (k < next) continue; /* the byte an escape names */
-            if (p[k] != '\\' || !simple_escape[p[k + 1]]) return p + k;
+            if (p[k] != '\\' || !simple_unescape[p[k + 1]]) return p + k;
             next = k + 2;
         }
         p += next > 16 ? next : 16;

@@ -45,6 +45,18 @@ static inline uint64_t not_plain(uint64_t x)
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
+
+/* One bit per byte of the 16 at p that a string cannot hold as it is: '"', '\\', and (the
+ * compare is signed: bytes >= 0x80 are negative, so "< 0x20" takes them too) control and
+ * non-ASCII bytes. */
+static inline unsigned special16(const unsigned char *p)
+{
+    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+    __m128i special = _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')),
+                                   _mm_cmpeq_epi8(x, _mm_set1_epi8('\\')));
+    special = _mm_or_si128(special, _mm_cmplt_epi8(x, _mm_set1_epi8(0x20)));
+    return (unsigned)_mm_movemask_epi8(special);
+}
 #endif
 
 /* The number of plain bytes at p (up to end). 16 bytes a step with SSE2: most strings (keys,
@@ -55,12 +67,7 @@ static inline size_t plain_run(const unsigned char *p, const unsigned char *end)
     const unsigned char *s = p;
 #if defined(__SSE2__)
     for (; end - p >= 16; p += 16) {
-        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
-        /* the compare is signed: bytes >= 0x80 are negative, so "< 0x20" takes them too */
-        __m128i special = _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')),
-                                       _mm_cmpeq_epi8(x, _mm_set1_epi8('\\')));
-        special = _mm_or_si128(special, _mm_cmplt_epi8(x, _mm_set1_epi8(0x20)));
-        unsigned m = (unsigned)_mm_movemask_epi8(special);
+        unsigned m = special16(p);
         if (m) return (size_t)(p - s) + (size_t)__builtin_ctz(m);
     }
 #endif
@@ -180,14 +187,8 @@ static inline void unescape_simple(const unsigned char **pp, unsigned char **oo,
 {
     const unsigned char *p = *pp;
     unsigned char *o = *oo;
-    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
-    const __m128i space = _mm_set1_epi8(0x20);
     while (q - p >= 33) { /* the block, an escape's second byte, a block stored from there */
-        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
-        /* the compare is signed: bytes >= 0x80 are negative, so "< 0x20" takes them too */
-        __m128i special = _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash));
-        special = _mm_or_si128(special, _mm_cmplt_epi8(x, space));
-        unsigned m = (unsigned)_mm_movemask_epi8(special), from = 0;
+        unsigned m = special16(p), from = 0;
         for (; m; m &= m - 1) {
             unsigned k = (unsigned)__builtin_ctz(m);
             if (k < from) continue; /* the byte an escape names */
