@@ -11,7 +11,8 @@
  * event's own recording lacks were mostly recorded by events shortly after it, or by the
  * traffic's last ones, so the replay does not wait for a pass over the whole file (0.7 s of a
  * 6.3 s run over 100,000 events, with two threads over halves) unless a read was recorded
- * nowhere. A waiting lookup builds the next chunk itself rather than sit idle. */
+ * nowhere. A lookup waiting for a chunk no builder has taken builds it itself. Built chunks
+ * merge into one map from the end, so a read recorded in every chunk is held about once. */
 #ifndef EZ_DRYRUN_INDEX_H
 #define EZ_DRYRUN_INDEX_H
 

@@ -112,6 +112,26 @@ static void test_last_recording_wins(void **state)
     }
 }
 
+/* Built by lookups alone: an answer found while only the last chunks are in stays valid, and
+ * the same, while the lookups that follow build and merge every other chunk. */
+static void test_answers_stay(void **state)
+{
+    (void)state;
+    write_recording();
+    struct dryrun_index *ix = dryrun_index_new(path, file_size, 0);
+    assert_non_null(ix);
+    const struct dryrun_call *early = dryrun_index_find(ix, RULES_IO_ORDEREZ, "GET", "/p/3", NULL);
+    assert_non_null(early);
+    char want[32];
+    snprintf(want, sizeof want, "r%d", LINES - 1 - (LINES - 1 - 3) % PATHS);
+    assert_string_equal(early->response, want);
+    assert_null(dryrun_index_find(ix, RULES_IO_ORDEREZ, "GET", "/nowhere", NULL)); /* all in */
+    check_answers(ix);
+    assert_string_equal(early->response, want);
+    assert_ptr_equal(early, dryrun_index_find(ix, RULES_IO_ORDEREZ, "GET", "/p/3", NULL));
+    dryrun_index_free(ix);
+}
+
 /* Freed while its builders are still at work (a replay that ends early): they stop after
  * their chunk; nothing leaks or hangs. */
 static void test_free_midway(void **state)
@@ -152,6 +172,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_last_recording_wins),
+        cmocka_unit_test(test_answers_stay),
         cmocka_unit_test(test_free_midway),
         cmocka_unit_test(test_missing_file),
     };
