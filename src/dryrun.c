@@ -162,9 +162,15 @@ static void prepare_event(const struct dryrun_event *ev, struct dryrun_prep *p)
     p->nresponses = ev->ncalls;
 }
 
-/* Runs one event; fills the report entry. */
+/* Runs one event; fills the report entry. The first attempt runs unmetered (rules.h); one
+ * that must run again metered (RULES_RETRY: rare, a slow or runaway event) leaves no trace:
+ * its state writes are undone, its entry cleared and its recorded calls unused again. */
 static void replay_event(struct replay *rp, struct dryrun_event *ev, struct dryrun_entry *out)
 {
+    const char *env = rp->env;
+    const struct json_tape *tape = NULL;
+    int unmetered = 1;
+again:
     rules_runner_topic(ev->source, ev->topic, out->topic, sizeof out->topic);
     out->event_id = ev->id;
     out->recorded = ev->calls;
@@ -173,8 +179,6 @@ static void replay_event(struct replay *rp, struct dryrun_event *ev, struct dryr
         out->status = "no rule";
         return;
     }
-    const char *env = rp->env;
-    const struct json_tape *tape = NULL;
     if (ev->prep && ev->prep->len) { /* made ahead by prepare_event, with the same topic */
         env = ev->prep->text;
         tape = ev->prep->tape.text ? &ev->prep->tape : NULL;
@@ -186,8 +190,10 @@ static void replay_event(struct replay *rp, struct dryrun_event *ev, struct dryr
     }
     /* The recorded job id keeps ez.uuid() and everything derived from it as recorded. */
     struct rules_ctx ctx = { NULL, ev->job_id ? ev->job_id : out->event_id, on_emit, out,
-                             ev->received_at, on_trace, &dryrun_state_ops, rp->state, 1, tape };
+                             ev->received_at, on_trace, &dryrun_state_ops, rp->state, 1, tape,
+                             unmetered };
     struct rules_run *run = NULL;
+    dryrun_state_begin(rp->state);
     enum rules_status st = rules_run_start(rp->rules, out->topic, env, &ctx, &run);
     while (run && st == RULES_YIELD) {
         const struct rules_io *io = rules_run_io(run);
@@ -207,6 +213,16 @@ static void replay_event(struct replay *rp, struct dryrun_event *ev, struct dryr
         }
         st = rules_run_resume(run, &res);
     }
+    if (run && st == RULES_RETRY) {
+        rules_run_free(run);
+        dryrun_state_rollback(rp->state);
+        dryrun_entry_clear(out);
+        out->rerun = 1;
+        for (size_t i = 0; i < ev->ncalls; i++) ev->calls[i].used = 0;
+        unmetered = 0;
+        goto again;
+    }
+    dryrun_state_commit(rp->state);
     out->status = run ? rules_status_name(st) : "nomem";
     if (run && st != RULES_DONE) out->error = strdup(rules_run_error(run) ? rules_run_error(run) : "");
     if (run && rules_run_result(run)) out->result = json_loads(rules_run_result(run), JSON_DECODE_ANY, NULL);

@@ -15,7 +15,7 @@ struct dryrun_report {
     FILE *expect;
     long expect_line;
     int expect_diffs;
-    int64_t events, done, failed, skipped, norule, calls, writes, unanswered, changed;
+    int64_t events, done, failed, skipped, norule, calls, writes, unanswered, changed, reruns;
     int64_t by_kind[3];
     struct timespec t0;
     int tty;
@@ -108,6 +108,7 @@ void dryrun_entry_clear(struct dryrun_entry *e)
     e->recorded = NULL;
     e->nrecorded = 0;
     e->unanswered = 0;
+    e->rerun = 0;
     e->text.len = 0;
     e->text.oom = 0;
     e->ncalls = e->nwrites = e->nemits = 0;
@@ -435,6 +436,7 @@ void dryrun_report_add(struct dryrun_report *r, struct dryrun_entry *e)
     else r->failed++;
     if (e->result && json_object_get(e->result, "skipped")) r->skipped++;
     r->unanswered += e->unanswered;
+    r->reruns += e->rerun;
     for (size_t i = 0; i < e->ncalls; i++) {
         const char *kind = text_at(e, e->calls[i].kind), *m = text_at(e, e->calls[i].method),
                    *b = text_at(e, e->calls[i].body);
@@ -526,8 +528,12 @@ int dryrun_report_finish(struct dryrun_report *r)
     double cpu = -1, rules_cpu = -1;
     if (getrusage(RUSAGE_SELF, &all) == 0) cpu = tv_secs(all.ru_utime) + tv_secs(all.ru_stime);
     if (getrusage(RUSAGE_THREAD, &self) == 0) rules_cpu = tv_secs(self.ru_utime) + tv_secs(self.ru_stime);
-    fprintf(stderr, "dry-run: %lld events in %.3f s (%.0f events/s); CPU %.2f s, the rules thread %.2f s\n",
+    fprintf(stderr, "dry-run: %lld events in %.3f s (%.0f events/s); CPU %.2f s, the rules thread %.2f s",
             (long long)r->events, secs, secs > 0 ? (double)r->events / secs : 0.0, cpu, rules_cpu);
+    /* events whose rules ran long enough to be run again under the instruction budget's hook:
+     * a rule that slow is worth knowing about */
+    if (r->reruns) fprintf(stderr, "; %lld run again metered", (long long)r->reruns);
+    fputc('\n', stderr);
     return rc;
 }
 

@@ -38,6 +38,7 @@ struct dryrun_entry {
     const struct dryrun_call *recorded;  /* what the recording has for the event */
     size_t nrecorded;
     int unanswered;
+    int rerun;                   /* run again metered (RULES_RETRY, see rules_ctx.unmetered) */
     struct strbuf text;
     struct dryrun_entry_call *calls;
     struct dryrun_entry_note *writes, *emits;

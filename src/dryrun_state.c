@@ -13,6 +13,7 @@
 /* One idmap link or kv entry. a = kind / ns, b = shopify id / key, c = orderez id / value. */
 struct rec {
     uint64_t seq;          /* creation order: the reverse lookup gives the oldest link */
+    uint32_t idx;          /* its index in recs + 1, as its slots hold it */
     char *c;               /* own allocation: an upsert replaces it */
     size_t alen, blen;
     char ab[];             /* a '\0' b '\0' */
@@ -32,14 +33,27 @@ struct group {
     size_t n, cap;
 };
 
+/* What a write of an open attempt replaced: the record's value (owned here until the attempt
+ * ends) and, for an idmap link, its age. */
+struct undo {
+    struct rec *r;
+    char *old_c;
+    uint64_t old_seq;
+    int idmap;
+};
+
 struct dryrun_state {
     struct rec **recs;     /* idmap links, then kv entries, in one array */
     size_t nrecs, caprecs;
     struct table idmap, kv, rev;
     struct group *groups;
     size_t ngroups, capgroups;
-    uint64_t seq;
+    uint64_t seq;          /* the last age given to a link */
     const char *err;
+    int attempt;           /* between dryrun_state_begin and its commit or rollback */
+    uint64_t attempt_seq;
+    struct undo *undo;
+    size_t nundo, capundo;
 };
 
 static uint64_t hash2(const char *a, size_t alen, const char *b, size_t blen)
@@ -133,19 +147,24 @@ static struct rec *rec_find(struct dryrun_state *s, struct table *t, const char 
     }
     struct rec *r = malloc(sizeof *r + alen + blen + 2);
     if (!r) return *err = oom(s), NULL;
-    r->seq = ++s->seq;
+    r->seq = 0;            /* an idmap link's age is given when it gets a value */
     r->c = NULL;
     r->alen = alen;
     r->blen = blen;
     memcpy(r->ab, a, alen + 1);
     memcpy(r->ab + alen + 1, b, blen + 1);
+    size_t cap = t->cap;
     if (grow(s, t, 0)) {
         free(r);
         return *err = oom(s), NULL;
     }
     s->recs[s->nrecs++] = r;
+    r->idx = (uint32_t)s->nrecs;
     t->n++;
-    *probe(s, t, 0, a, alen, b, blen) = (uint32_t)s->nrecs;
+    /* each probe is a cache miss or more in a table of this size: the empty slot found above
+     * is still the one unless the table grew */
+    if (t->cap != cap) at = probe(s, t, 0, a, alen, b, blen);
+    *at = r->idx;
     return r;
 }
 
@@ -170,13 +189,15 @@ static struct group *group_find(struct dryrun_state *s, const char *kind, const 
     if (!(g->key = malloc(g->klen + 1))) return NULL;
     memcpy(g->key, kind, alen + 1);
     memcpy(g->key + alen + 1, oid, blen + 1);
+    size_t tcap = s->rev.cap;
     if (grow(s, &s->rev, 1)) {
         free(g->key);
         return NULL;
     }
     s->ngroups++;
     s->rev.n++;
-    *probe(s, &s->rev, 1, kind, alen, oid, blen) = (uint32_t)s->ngroups;
+    if (s->rev.cap != tcap) at = probe(s, &s->rev, 1, kind, alen, oid, blen);
+    *at = (uint32_t)s->ngroups;
     return g;
 }
 
@@ -203,10 +224,20 @@ static void group_remove(struct group *g, uint32_t rec)
         }
 }
 
-static uint32_t rec_index(struct dryrun_state *s, struct rec *r)
+
+/* Within an attempt, keeps what a write to r replaces; the caller then must not free r->c. */
+static int keep_undo(struct dryrun_state *s, struct rec *r, int idmap)
 {
-    size_t alen = r->alen;
-    return *probe(s, &s->idmap, 0, r->ab, alen, r->ab + alen + 1, r->blen);
+    if (!s->attempt) return 0;
+    if (s->nundo == s->capundo) {
+        size_t cap = s->capundo ? s->capundo * 2 : 64;
+        struct undo *u = realloc(s->undo, cap * sizeof *u);
+        if (!u) return oom(s);
+        s->undo = u;
+        s->capundo = cap;
+    }
+    s->undo[s->nundo++] = (struct undo){ r, r->c, r->seq, idmap };
+    return 0;
 }
 
 static int idmap_put(void *ud, const char *kind, const char *sid, const char *oid)
@@ -218,15 +249,22 @@ static int idmap_put(void *ud, const char *kind, const char *sid, const char *oi
     if (r->c && strcmp(r->c, oid) == 0) return 0;
     char *c = strdup(oid);
     struct group *g = c ? group_find(s, kind, oid, 1) : NULL;
-    uint32_t idx = rec_index(s, r);
+    uint32_t idx = r->idx;
     if (!g || group_add(g, idx)) {
         free(c);
         return oom(s);
     }
+    if (keep_undo(s, r, 1)) {
+        group_remove(g, idx);
+        free(c);
+        return -1;
+    }
     if (r->c) {
         struct group *old = group_find(s, kind, r->c, 0);
         if (old) group_remove(old, idx);
-        free(r->c);
+        if (!s->attempt) free(r->c);
+    } else {
+        r->seq = ++s->seq;
     }
     r->c = c;
     return 0;
@@ -272,7 +310,11 @@ static int kv_put(void *ud, const char *ns, const char *key, const char *value)
     if (!r) return err;
     char *c = value ? strdup(value) : NULL;
     if (value && !c) return oom(s);
-    free(r->c);
+    if (keep_undo(s, r, 0)) {
+        free(c);
+        return -1;
+    }
+    if (!s->attempt) free(r->c);
     r->c = c;
     return 0;
 }
@@ -284,6 +326,42 @@ static const char *errmsg(void *ud)
 }
 
 const struct rules_state_ops dryrun_state_ops = { idmap_get, idmap_put, kv_get, kv_put, errmsg };
+
+void dryrun_state_begin(struct dryrun_state *s)
+{
+    dryrun_state_commit(s);
+    s->attempt = 1;
+    s->attempt_seq = s->seq;
+}
+
+void dryrun_state_commit(struct dryrun_state *s)
+{
+    for (size_t i = 0; i < s->nundo; i++) free(s->undo[i].old_c);
+    s->nundo = 0;
+    s->attempt = 0;
+}
+
+/* Newest first, so that each group and value is back as it was before the write that changed
+ * it. A link that was new goes back to no value (absent, and aged afresh when it gets one);
+ * the groups only shrink or regain what they held, so nothing here allocates. */
+void dryrun_state_rollback(struct dryrun_state *s)
+{
+    while (s->nundo) {
+        struct undo *u = &s->undo[--s->nundo];
+        struct rec *r = u->r;
+        if (u->idmap) {
+            uint32_t idx = r->idx;
+            struct group *g = group_find(s, r->ab, r->c, 0);
+            if (g) group_remove(g, idx);
+            if (u->old_c && (g = group_find(s, r->ab, u->old_c, 0))) group_add(g, idx);
+            r->seq = u->old_seq;
+        }
+        free(r->c);
+        r->c = u->old_c;
+    }
+    s->seq = s->attempt_seq;
+    s->attempt = 0;
+}
 
 struct dryrun_state *dryrun_state_new(void)
 {
@@ -301,6 +379,8 @@ void dryrun_state_free(struct dryrun_state *s)
         free(s->groups[i].key);
         free(s->groups[i].recs);
     }
+    dryrun_state_commit(s);
+    free(s->undo);
     free(s->recs);
     free(s->groups);
     free(s->idmap.slot);

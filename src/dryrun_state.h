@@ -12,6 +12,13 @@ struct rules_state_ops;
 struct dryrun_state *dryrun_state_new(void);
 void dryrun_state_free(struct dryrun_state *s);
 
+/* An attempt: the writes from dryrun_state_begin() on are kept (commit, or the next begin) or
+ * undone (rollback: every value, and every link's age, as before the begin), so an event
+ * that must run again (RULES_RETRY) starts from the state it first saw. */
+void dryrun_state_begin(struct dryrun_state *s);
+void dryrun_state_commit(struct dryrun_state *s);
+void dryrun_state_rollback(struct dryrun_state *s);
+
 /* The functions rules_ctx.state points at, with the state as their ud. */
 extern const struct rules_state_ops dryrun_state_ops;
 

@@ -24,6 +24,10 @@ enum rules_status {
     RULES_KILLED,    /* instruction budget spent */
     RULES_NOMEM,     /* the state's memory cap was hit */
     RULES_NOHANDLER, /* no rule handles the topic */
+    RULES_RETRY,     /* an unmetered run (rules_ctx.unmetered) that must be run again metered:
+                        it ran long enough that it might have spent the budget, or it used what
+                        the unmetered path cannot watch. Undo what it did (calls, state writes,
+                        emits) and start it again with unmetered = 0. */
 };
 
 /* Why a run failed, for the engine's retry decision. */
@@ -95,7 +99,20 @@ struct rules_ctx {           /* what bindings need from the host; set per run, c
      * another thread: the event is then built from it, the same values, without parsing the
      * text on this thread (the dry-run). Used by rules_run_start only, not kept. */
     const struct json_tape *event_tape;
+    /* Run without the instruction-budget hook, whose per-instruction trap is ~8 % of a rule
+     * thread's time, for a caller that can undo a run and start it again (the dry-run). The
+     * result is the metered run's whenever this returns anything but RULES_RETRY: a run is
+     * let finish only while its Lua time stays below what the budget's instructions take at
+     * RULES_UNMETERED_NS_PER_INSN (far faster than any CPU runs Lua), so it cannot have spent
+     * the budget; a longer one, a runaway loop (stopped by a CPU-time watchdog signal), or one
+     * that makes a coroutine, ends in RULES_RETRY. Ignored with a budget too small for that
+     * bound to be useful (below RULES_UNMETERED_MIN_BUDGET). Module-level variables a rule
+     * changes are not undone: rules must keep state in ez.kv/ez.idmap (a reload or restart
+     * loses the rest too). */
+    int unmetered;
 };
+#define RULES_UNMETERED_NS_PER_INSN 0.1
+#define RULES_UNMETERED_MIN_BUDGET 1000000
 
 struct rules;
 struct rules_run;

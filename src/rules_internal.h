@@ -8,6 +8,7 @@
 #include "rules_pool.h"
 
 #include <lua.h>
+#include <signal.h>
 #include <stdint.h>
 
 #define RULES_ID_LEN 12         /* hex digits of the sha256 shown as the version id */
@@ -66,6 +67,11 @@ struct rules_run {
     const struct rules_io_result *res;  /* during a resume only */
     uint64_t uuid_seq;
     int io_seq;
+    /* an unmetered run (rules_ctx.unmetered): its Lua time so far, the watchdog's ticks while
+     * it resumed, and whether it must be run again metered */
+    int unmetered, retry;
+    int64_t lua_ns;
+    volatile sig_atomic_t ticks;
 };
 
 /* rules_load.c */
@@ -78,6 +84,8 @@ uint64_t rules_dir_signature(const char *dir);
 
 /* rules_run.c */
 void rules_hook(lua_State *L, lua_Debug *ar);
+/* Replaces create and wrap in the coroutine library at lib with the unmetered runs' guards. */
+void rules_guard_coroutines(lua_State *L, int lib);
 /* Message handler: appends a traceback; a table {msg} passes through as plain msg (errors
  * that already name file:line, where a traceback of the loader would be noise). */
 int rules_msgh(lua_State *L);

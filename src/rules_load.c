@@ -383,6 +383,7 @@ static void sandbox_open(lua_State *L)
     }
     for (size_t i = 0; i < sizeof libs / sizeof libs[0]; i++) {
         luaL_requiref(L, libs[i].name, libs[i].open, 0);
+        if (libs[i].open == luaopen_coroutine) rules_guard_coroutines(L, -1);
         lua_setfield(L, g, libs[i].name);
     }
     lua_getfield(L, g, "string");

@@ -10,9 +10,13 @@
 
 #include <assert.h>
 #include <lauxlib.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 void rules_hook(lua_State *L, lua_Debug *ar)
 {
@@ -21,8 +25,11 @@ void rules_hook(lua_State *L, lua_Debug *ar)
     struct rules_meter *m = v->meter;
     if (!m) return;
     if (!m->killed) {
-        m->used += m->budget < RULES_HOOK_STEP ? m->budget : RULES_HOOK_STEP;
-        if (m->used < m->budget) return;
+        /* In an unmetered run the hook is the watchdog's (or that of a coroutine made while
+         * metered): the run's count is unknown, so it stops here to be run again metered. */
+        if (v->run && v->run->unmetered) v->run->retry = 1;
+        else if ((m->used += m->budget < RULES_HOOK_STEP ? m->budget : RULES_HOOK_STEP) < m->budget)
+            return;
         m->killed = 1;
         /* from now on every instruction lands here, on every thread of the run */
         if (v->run) lua_sethook(v->run->co, rules_hook, LUA_MASKCOUNT, 1);
@@ -32,7 +39,107 @@ void rules_hook(lua_State *L, lua_Debug *ar)
         lua_yield(L, 0);
         return;
     }
+    if (v->run && v->run->retry) luaL_error(L, "unmetered run stopped");
     luaL_error(L, "instruction budget of %I exhausted", (lua_Integer)m->budget);
+}
+
+/* ---- unmetered runs (rules_ctx.unmetered) ----
+ * A runaway loop in an unmetered run never comes back to the host, so a timer on the rules
+ * thread's CPU time signals that thread every WATCHDOG_PERIOD_NS. The handler counts the ticks
+ * that land while a run is resumed; at the second one (the run has had a whole period, ~1000
+ * times an ordinary run's time) it sets the hook on the run's coroutine, and rules_hook stops
+ * the run as it stops one that spent its budget. lua_sethook may be called from a signal
+ * handler (lua.c stops scripts on SIGINT so). The timer exists per thread, made on its first
+ * unmetered run; only the thread's own CPU time moves it, so it costs a signal per period of
+ * work and nothing while the thread waits. */
+#define WATCHDOG_PERIOD_NS 10000000L
+#define WATCHDOG_SIGNAL (SIGRTMIN + 5)
+
+/* The unmetered run being resumed on this thread: what the handler, which has no argument,
+ * acts on. Thread-local because a timer signals its own thread. */
+static _Thread_local struct rules_run *volatile watched;
+static _Thread_local int watchdog_state;  /* 0 none yet, 1 armed, -1 cannot be */
+static pthread_once_t watchdog_once = PTHREAD_ONCE_INIT;
+static pthread_key_t watchdog_key;        /* the thread's timer, deleted when the thread ends */
+static int watchdog_installed;
+
+static void on_watchdog(int sig)
+{
+    (void)sig;
+    struct rules_run *run = watched;
+    if (run && ++run->ticks >= 2) lua_sethook(run->co, rules_hook, LUA_MASKCOUNT, 1);
+}
+
+static void watchdog_thread_end(void *timer)
+{
+    timer_delete((timer_t)timer);
+}
+
+static void watchdog_install(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_watchdog;
+    sa.sa_flags = SA_RESTART;  /* the thread's blocking calls go on as if nothing happened */
+    sigemptyset(&sa.sa_mask);
+    watchdog_installed = sigaction(WATCHDOG_SIGNAL, &sa, NULL) == 0 &&
+                         pthread_key_create(&watchdog_key, watchdog_thread_end) == 0;
+}
+
+/* 0 when this thread's watchdog runs; -1 when it cannot (runs are then metered). */
+static int watchdog_arm(void)
+{
+    if (watchdog_state) return watchdog_state > 0 ? 0 : -1;
+    watched = NULL;  /* first touch outside the handler (a dlopen'd module's TLS is lazy) */
+    watchdog_state = -1;
+    if (pthread_once(&watchdog_once, watchdog_install) || !watchdog_installed) return -1;
+    struct sigevent sev;
+    memset(&sev, 0, sizeof sev);
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = WATCHDOG_SIGNAL;
+    sev._sigev_un._tid = gettid();  /* glibc 2.36 names it only so (sigev_notify_thread_id: 2.41) */
+    timer_t t;
+    if (timer_create(CLOCK_THREAD_CPUTIME_ID, &sev, &t)) return -1;
+    struct itimerspec its = { { 0, WATCHDOG_PERIOD_NS }, { 0, WATCHDOG_PERIOD_NS } };
+    if (timer_settime(t, 0, &its, NULL) || pthread_setspecific(watchdog_key, (void *)t)) {
+        timer_delete(t);
+        return -1;
+    }
+    watchdog_state = 1;
+    return 0;
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* coroutine.create and coroutine.wrap. A coroutine made in an unmetered run would carry no
+ * hook, out of the watchdog's reach (it hooks the run's coroutine): the run stops at its next
+ * instruction, to be run again metered, and the coroutine is made hooked so it stops too. One
+ * made while metered (an earlier run, the load) inherited the count hook, whose first call in
+ * an unmetered run stops it the same way. */
+static int guarded_coroutine(lua_State *L)
+{
+    struct rules_run *run = rules_current_run(L);
+    if (run && run->unmetered) {
+        run->retry = 1;
+        lua_sethook(L, rules_hook, LUA_MASKCOUNT, 1);
+    }
+    return lua_tocfunction(L, lua_upvalueindex(1))(L);
+}
+
+void rules_guard_coroutines(lua_State *L, int lib)
+{
+    const char *names[] = { "create", "wrap" };
+    lib = lua_absindex(L, lib);
+    for (int i = 0; i < 2; i++) {
+        lua_getfield(L, lib, names[i]);
+        lua_pushcclosure(L, guarded_coroutine, 1);
+        lua_setfield(L, lib, names[i]);
+    }
 }
 
 int rules_msgh(lua_State *L)
@@ -159,13 +266,13 @@ static enum rules_status finish(struct rules_run *run, enum rules_status st,
     struct rules_shared *sh = run->v->shared;
     run->status = st;
     run->ekind = kind;
-    sh->runs++;
+    if (st != RULES_RETRY) sh->runs++; /* a retried run is counted once, when run metered */
     if (st == RULES_KILLED) sh->runs_killed++;
     else if (st == RULES_NOMEM) sh->runs_nomem++;
-    else if (st != RULES_DONE) sh->runs_failed++;
+    else if (st != RULES_DONE && st != RULES_RETRY) sh->runs_failed++;
     release_coroutine(run);
-    /* a killed or starved run leaves garbage that the next run should not pay for */
-    if (st == RULES_KILLED || st == RULES_NOMEM) lua_gc(run->v->L, LUA_GCCOLLECT);
+    /* a killed, starved or stopped run leaves garbage that the next run should not pay for */
+    if (st == RULES_KILLED || st == RULES_NOMEM || st == RULES_RETRY) lua_gc(run->v->L, LUA_GCCOLLECT);
     return st;
 }
 
@@ -196,10 +303,26 @@ static enum rules_status resume(struct rules_run *run, int nargs)
     v->run = run;
     v->meter = &run->meter;
     v->mem.refused = 0;
+    int64_t t0 = 0;
+    if (run->unmetered) {
+        t0 = now_ns();
+        watched = run;
+    }
     int st = lua_resume(run->co, v->L, nargs, &nres);
+    if (run->unmetered) {
+        watched = NULL;
+        /* Lua time bounds the instructions run: past the budget's worth at the fastest
+         * conceivable rate, the count is unknown */
+        run->lua_ns += now_ns() - t0;
+        if ((double)run->lua_ns >= (double)v->budget * RULES_UNMETERED_NS_PER_INSN) run->retry = 1;
+    }
     v->run = NULL;
     v->meter = NULL;
     assert(lua_gettop(v->L) == 0);
+    if (run->retry) {
+        lua_settop(run->co, 0);
+        return finish(run, RULES_RETRY, RULES_EK_NONE);
+    }
     if (st == LUA_OK) {
         keep_result(run, nres);
         lua_pop(run->co, nres);
@@ -270,8 +393,10 @@ enum rules_status rules_run_new(struct rules_version *v, const char *topic,
         run->ekind = st == LUA_ERRMEM ? RULES_EK_LIMIT : RULES_EK_RULE;
         return run->status;
     }
+    run->unmetered = ctx && ctx->unmetered && v->budget >= RULES_UNMETERED_MIN_BUDGET &&
+                     watchdog_arm() == 0;
     int step = v->budget < RULES_HOOK_STEP ? (int)v->budget : RULES_HOOK_STEP;
-    lua_sethook(run->co, rules_hook, LUA_MASKCOUNT, step > 0 ? step : 1);
+    if (!run->unmetered) lua_sethook(run->co, rules_hook, LUA_MASKCOUNT, step > 0 ? step : 1);
     return resume(run, 1);
 }
 
@@ -332,6 +457,6 @@ const char *rules_run_result(struct rules_run *run) { return run->result; }
 const char *rules_status_name(enum rules_status st)
 {
     static const char *const names[] = { "done", "yield", "error", "killed", "nomem",
-                                         "nohandler" };
+                                         "nohandler", "retry" };
     return (unsigned)st < sizeof names / sizeof names[0] ? names[st] : "?";
 }

@@ -138,6 +138,39 @@ test('record, then dry-run an edited rule: the expected differences, and no side
   assert.equal(bad.status, 1);
   assert.match(bad.stdout, /expect: FAILED \(\d+ differences\)/);
 
+  // A slow rule: every event runs unmetered (no instruction hook), passes its time bound after
+  // all its calls and writes (a budget of 10^6 allows 100 us of Lua; the loop is 600k
+  // instructions) and runs again metered, its writes undone: the golden file still holds, each
+  // call and write once. A runaway event is stopped and killed at the budget.
+  const slow = join(svc.dir, 'rules-slow');
+  cpSync(join(ROOT, 'rules'), slow, { recursive: true });
+  const conf = join(svc.dir, 'budget.conf.lua');
+  writeFileSync(conf, 'return { rules = { instruction_budget = 1000000 } }\n');
+  assert.ok(src.includes('  return { synced = id }\n'));
+  writeFileSync(join(slow, 'orders.lua'), src
+    .replace('  return { synced = id }\n', '  local n = 0\n  for _ = 1, 300000 do n = n + 1 end\n  return { synced = id }\n'));
+  const s1 = spawnSync(BIN, ['dry-run', '--events', rec, '--rules', slow, '-c', conf, '--expect', golden], { encoding: 'utf8', maxBuffer: 1 << 28 });
+  assert.equal(s1.status, 0, s1.stdout);
+  // each sale's event at least (another may pass 100 us on a busy machine too)
+  const reruns = (err) => Number((err.match(/; (\d+) run again metered\n/) || [0, 0])[1]);
+  assert.ok(reruns(s1.stderr) >= N, s1.stderr);
+  const first = JSON.parse(creates[0].event.body).name;
+  writeFileSync(join(slow, 'orders.lua'), src.replace('  local o = event.payload\n',
+    `  local o = event.payload\n  if o.name == ${JSON.stringify(first)} then while true do end end\n`));
+  const s2 = spawnSync(BIN, ['dry-run', '--events', rec, '--rules', slow, '--json'], { encoding: 'utf8', maxBuffer: 1 << 28 });
+  assert.equal(s2.status, 0, s2.stderr);
+  const out2 = s2.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  // the order's create, and its updates that carry a name
+  const runaway = lines.filter((l) => /^orders\/(create|updated)$/.test(l.event.topic) &&
+    JSON.parse(l.event.body).name === first).map((l) => l.event.id);
+  const killed = out2.filter((e) => e.status === 'killed');
+  assert.deepEqual(killed.map((e) => e.event), runaway);
+  assert.ok(runaway.includes(creates[0].event.id));
+  for (const k of killed) assert.match(k.error, /instruction budget of 10000000 exhausted/);
+  // (later events of that customer fail too: the outlet link event 1 made is missing)
+  assert.ok(out2.pop().summary.failed >= runaway.length);
+  assert.ok(reruns(s2.stderr) >= runaway.length, s2.stderr);
+
   // nothing happened anywhere
   assert.equal((await ctl(oez.url, '/_sim/requests?since=0')).requests.length, oezBefore, 'no OrderEZ request');
   assert.equal((await ctl(shop.url, '/_sim/requests?since=0')).requests.length, shopBefore, 'no Shopify request');

@@ -141,12 +141,71 @@ static void test_same_as_store(void **state)
     store_close(st);
 }
 
+/* Attempts (dryrun_state_begin): random writes, each attempt kept or undone at random. The
+ * store gets the writes of kept attempts only: after every attempt the two must answer alike,
+ * values and the reverse lookup's oldest link (ages restored by a rollback) included. */
+static void test_attempts(void **state)
+{
+    (void)state;
+    struct store *st = NULL;
+    char err[256];
+    assert_int_equal(store_open(&st, ":memory:", 0, err, sizeof err), 0);
+    struct dryrun_state *s = dryrun_state_new();
+    static const char *const kinds[] = { "customer", "variant" };
+    struct op { int kv; const char *kind; char a[16], b[16]; int del; } ops_[16];
+    unsigned seed = 11;
+    int undone = 0;
+    for (int round = 0; round < 3000; round++) {
+        dryrun_state_begin(s);
+        seed = seed * 1103515245u + 12345u;
+        int n = 1 + (int)((seed >> 8) % 16);
+        for (int i = 0; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            unsigned r = seed >> 8;
+            struct op *o = &ops_[i];
+            o->kv = r % 3 == 0;
+            o->kind = kinds[(r >> 2) % 2];
+            snprintf(o->a, sizeof o->a, "%u", (r >> 3) % 200);
+            snprintf(o->b, sizeof o->b, "oz-%u", (r >> 11) % 40);
+            o->del = o->kv && (r >> 17) % 4 == 0;
+            if (o->kv) assert_int_equal(ops->kv_put(s, "rules", o->a, o->del ? NULL : o->b), 0);
+            else assert_int_equal(ops->idmap_put(s, o->kind, o->a, o->b), 0);
+        }
+        if ((seed >> 20) % 3 == 0) {
+            dryrun_state_rollback(s);
+            undone++;
+        } else {
+            for (int i = 0; i < n; i++) {
+                struct op *o = &ops_[i];
+                if (o->kv && o->del) assert_int_equal(store_kv_delete(st, "rules", o->a), 0);
+                else if (o->kv) assert_int_equal(store_kv_put(st, "rules", o->a, o->b), 0);
+                else assert_int_equal(store_idmap_put(st, o->kind, o->a, o->b), 0);
+            }
+            if (round % 2) dryrun_state_commit(s); /* else the next begin commits */
+        }
+        char a[16], b[16];
+        for (int i = 0; i < 200; i += (round % 50 == 0 ? 1 : 37)) {
+            snprintf(a, sizeof a, "%d", i);
+            snprintf(b, sizeof b, "oz-%d", i % 40);
+            for (int k = 0; k < 2; k++) {
+                check_get(st, s, kinds[k], a, 0);
+                check_get(st, s, kinds[k], b, 1);
+            }
+            check_kv(st, s, a);
+        }
+    }
+    assert_true(undone > 500);
+    dryrun_state_free(s);
+    store_close(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_idmap_basics),
         cmocka_unit_test(test_kv_basics),
         cmocka_unit_test(test_same_as_store),
+        cmocka_unit_test(test_attempts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

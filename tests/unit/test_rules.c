@@ -303,6 +303,105 @@ static void on_emit(void *ud, const char *topic, const char *payload)
     snprintf(emitted, sizeof emitted, "%s %s", topic, payload);
 }
 
+/* Runs topic to the end without I/O with ctx; the result JSON (or "") copied into out. */
+static enum rules_status run_result(struct rules *r, const char *topic, const struct rules_ctx *ctx,
+                                    char *out, size_t outlen)
+{
+    struct rules_run *run = NULL;
+    enum rules_status st = rules_run_start(r, topic, "{\"id\":1}", ctx, &run);
+    assert_non_null(run);
+    const char *res = rules_run_result(run);
+    snprintf(out, outlen, "%s", res ? res : rules_run_error(run));
+    rules_run_free(run);
+    return st;
+}
+
+/* Unmetered runs (rules_ctx.unmetered): a run that ends unmetered ends as it would metered;
+ * one that might have spent the budget, a runaway (also where the hook cannot yield), and one
+ * that runs a coroutine made unhooked or hooked, ends in RULES_RETRY, and run again metered it
+ * gets what a metered run gets. Nothing here depends on this machine's speed: the fast runs
+ * have a bound of 100 ms (budget 10^9) and the slow one does ~8 M instructions against a
+ * bound of 1 ms (10^7 at 0.1 ns). */
+static void test_unmetered(void **state)
+{
+    (void)state;
+    write_file("u.lua",
+        "local gen = coroutine.wrap(function()\n"  /* made at load: hooked */
+        "  while true do local n = 0 for i = 1, 5000 do n = n + i end coroutine.yield(n) end end)\n"
+        "return { on = {\n"
+        "['schedule/ok'] = function() local n = 0 for i = 1, 1000 do n = n + i end\n"
+        "  return { n = n } end,\n"
+        "['schedule/io'] = function()\n"
+        "  local res = ez.orderez.request('GET', '/distributor/orders')\n"
+        "  return { status = res.status } end,\n"
+        "['schedule/slow'] = function() local n = 0 for i = 1, 4000000 do n = n + 1 end\n"
+        "  return { n = n } end,\n"
+        "['schedule/spin'] = function() while true do end end,\n"
+        "['schedule/pcall'] = function()\n"
+        "  while true do pcall(function() while true do end end) end end,\n"
+        "['schedule/sort'] = function()\n"
+        "  local t = {3, 1, 2}\n"
+        "  while true do pcall(table.sort, t, function(a, b)\n"
+        "    while true do pcall(function() while true do end end) end end) end end,\n"
+        "['schedule/co'] = function()\n"
+        "  local f = coroutine.wrap(function() coroutine.yield(7) end)\n"
+        "  return { v = f() } end,\n"
+        "['schedule/gen'] = function() return { v = gen() } end,\n"
+        "} }\n");
+    struct rules_ctx fast = { .unmetered = 1 }, metered = { 0 };
+    char out[4096];
+    struct rules_stats s0, s1;
+
+    struct rules *r = must_open(1000000000, 16);
+    rules_stats(r, &s0);
+    assert_int_equal(run_result(r, "schedule/ok", &fast, out, sizeof out), RULES_DONE);
+    assert_string_equal(out, "{\"n\":500500}");
+    /* only Lua's time counts: the host may hold a yielded run as long as it likes */
+    struct rules_run *run = NULL;
+    assert_int_equal(rules_run_start(r, "schedule/io", "{}", &fast, &run), RULES_YIELD);
+    struct timespec pause = { 0, 150000000 }; /* past the 100 ms bound */
+    nanosleep(&pause, NULL);
+    struct rules_io_result res = { 200, "{}", NULL, NULL };
+    assert_int_equal(rules_run_resume(run, &res), RULES_DONE);
+    assert_string_equal(rules_run_result(run), "{\"status\":200}");
+    rules_run_free(run);
+    /* a coroutine: made in the run (no hook), or at load (hooked, 10k instructions) */
+    assert_int_equal(run_result(r, "schedule/co", &fast, out, sizeof out), RULES_RETRY);
+    assert_int_equal(run_result(r, "schedule/co", &metered, out, sizeof out), RULES_DONE);
+    assert_string_equal(out, "{\"v\":7}");
+    assert_int_equal(run_result(r, "schedule/gen", &fast, out, sizeof out), RULES_RETRY);
+    assert_int_equal(run_result(r, "schedule/gen", &metered, out, sizeof out), RULES_DONE);
+    assert_string_equal(out, "{\"v\":12502500}");
+    /* runaways: the watchdog stops them within a few of its 10 ms periods */
+    const char *runaways[] = { "schedule/spin", "schedule/pcall", "schedule/sort" };
+    for (size_t i = 0; i < 3; i++) {
+        double t0 = now_s();
+        enum rules_status st = run_result(r, runaways[i], &fast, out, sizeof out);
+        if (st != RULES_RETRY) fail_msg("%s: %s: %s", runaways[i], rules_status_name(st), out);
+        assert_true(now_s() - t0 < 2.0);
+        assert_int_equal(run_result(r, "schedule/ok", &fast, out, sizeof out), RULES_DONE);
+    }
+    rules_stats(r, &s1);
+    assert_int_equal(s1.runs - s0.runs, 7); /* the retried runs are not counted */
+    assert_int_equal(s1.runs_failed + s1.runs_killed, s0.runs_failed + s0.runs_killed);
+    rules_close(r);
+
+    r = must_open(10000000, 16);
+    assert_int_equal(run_result(r, "schedule/slow", &fast, out, sizeof out), RULES_RETRY);
+    assert_int_equal(run_result(r, "schedule/slow", &metered, out, sizeof out), RULES_DONE);
+    assert_string_equal(out, "{\"n\":4000000}");
+    assert_int_equal(run_result(r, "schedule/spin", &fast, out, sizeof out), RULES_RETRY);
+    assert_int_equal(run_result(r, "schedule/spin", &metered, out, sizeof out), RULES_KILLED);
+    assert_non_null(strstr(out, "instruction budget of 10000000 exhausted"));
+    rules_close(r);
+
+    /* a budget too small for a useful bound: metered regardless */
+    r = must_open(200000, 16);
+    assert_int_equal(run_result(r, "schedule/spin", &fast, out, sizeof out), RULES_KILLED);
+    assert_int_equal(run_result(r, "schedule/co", &fast, out, sizeof out), RULES_DONE);
+    rules_close(r);
+}
+
 static void test_io_yield_resume(void **state)
 {
     (void)state;
@@ -700,6 +799,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_validation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sandbox, setup, teardown),
         cmocka_unit_test_setup_teardown(test_instruction_budget, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unmetered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_io_yield_resume, setup, teardown),
         cmocka_unit_test_setup_teardown(test_io_from_tapes, setup, teardown),
