@@ -33,12 +33,12 @@ struct group {
     size_t n, cap;
 };
 
-/* What a write of an open attempt replaced: the record's value (owned here until the attempt
- * ends) and, for an idmap link, its age. */
+/* What a write of an open attempt replaced: the record's value, owned here until the attempt
+ * ends. (A link's age needs no undo: it changes only when the link gets its first value, and
+ * a link undone back to none is aged afresh when it gets one again.) */
 struct undo {
     struct rec *r;
     char *old_c;
-    uint64_t old_seq;
     int idmap;
 };
 
@@ -51,7 +51,6 @@ struct dryrun_state {
     uint64_t seq;          /* the last age given to a link */
     const char *err;
     int attempt;           /* between dryrun_state_begin and its commit or rollback */
-    uint64_t attempt_seq;
     struct undo *undo;
     size_t nundo, capundo;
 };
@@ -236,7 +235,7 @@ static int keep_undo(struct dryrun_state *s, struct rec *r, int idmap)
         s->undo = u;
         s->capundo = cap;
     }
-    s->undo[s->nundo++] = (struct undo){ r, r->c, r->seq, idmap };
+    s->undo[s->nundo++] = (struct undo){ r, r->c, idmap };
     return 0;
 }
 
@@ -331,7 +330,6 @@ void dryrun_state_begin(struct dryrun_state *s)
 {
     dryrun_state_commit(s);
     s->attempt = 1;
-    s->attempt_seq = s->seq;
 }
 
 void dryrun_state_commit(struct dryrun_state *s)
@@ -354,12 +352,10 @@ void dryrun_state_rollback(struct dryrun_state *s)
             struct group *g = group_find(s, r->ab, r->c, 0);
             if (g) group_remove(g, idx);
             if (u->old_c && (g = group_find(s, r->ab, u->old_c, 0))) group_add(g, idx);
-            r->seq = u->old_seq;
         }
         free(r->c);
         r->c = u->old_c;
     }
-    s->seq = s->attempt_seq;
     s->attempt = 0;
 }
 

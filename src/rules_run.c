@@ -319,10 +319,7 @@ static enum rules_status resume(struct rules_run *run, int nargs)
     v->run = NULL;
     v->meter = NULL;
     assert(lua_gettop(v->L) == 0);
-    if (run->retry) {
-        lua_settop(run->co, 0);
-        return finish(run, RULES_RETRY, RULES_EK_NONE);
-    }
+    if (run->retry) return finish(run, RULES_RETRY, RULES_EK_NONE); /* its coroutine goes */
     if (st == LUA_OK) {
         keep_result(run, nres);
         lua_pop(run->co, nres);
