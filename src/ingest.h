@@ -43,8 +43,8 @@ struct ingest_writer;
 #define INGEST_MOVE_IDLE 4096
 #define INGEST_MOVE_BUSY 64
 #define INGEST_FEED_BACKLOG 1000
-#define INGEST_LOG_MAX_RECORDS 262144
-#define INGEST_LOG_MAX_BYTES (512L << 20)
+#define INGEST_LOG_MAX_RECORDS 400000
+#define INGEST_LOG_MAX_BYTES (2048L << 20)
 /* A move waits INGEST_MOVE_BUSY_MS for another connection's write lock; a failed one is tried
  * again INGEST_MOVE_RETRY_MS later, and reported (log, /readyz) after INGEST_MOVE_FAIL_MS. */
 #define INGEST_MOVE_BUSY_MS 50

@@ -1,6 +1,8 @@
 /* intake: see intake.h. */
 #include "intake.h"
 
+#include "log.h"
+#include "logspace.h"
 #include "store.h"
 
 #include <errno.h>
@@ -19,7 +21,9 @@
 #define NSTR 9                   /* the event's strings, in the order of struct fields below */
 #define FIXED (16 + 4 * NSTR)    /* received_at, lane, zero, the strings' lengths */
 #define NIL UINT32_MAX           /* a NULL string's length */
-#define MIN_SLOTS 1024
+#define ALIGN 64                 /* records start on these boundaries (offsets kept in units) */
+#define OFF_BITS 26              /* a slot's offset, in ALIGN units: the file's 4 GB */
+#define TAG_BITS 22              /* the rest of a slot's 48 bits: its key's hash tag */
 
 struct intake {
     int fd;
@@ -28,11 +32,15 @@ struct intake {
     int64_t move_off;            /* the oldest record not yet moved */
     uint64_t next_seq;           /* the next record's number */
     size_t pending;              /* records in [move_off, append_off) */
-    /* Records not yet moved (and staged ones), by dedupe key: (tag << 32) | offset / 8 with a
-     * nonzero tag, 0 for an empty slot; linear probing, at most 80 % full (a miss probes ~13
-     * slots, two cache lines; a 10 s burst at this machine's rate stays within 2 MB). */
-    uint64_t *slots;
+    /* Records not yet moved (and staged ones), by dedupe key: (tag << OFF_BITS) | offset /
+     * ALIGN with a nonzero tag, 0 for an empty slot, kept in 6 bytes (the high 16 bits in hi,
+     * the low 32 in lo: two arrays in one mapping); linear probing, at most 80 % full (a miss
+     * probes ~13 slots). The log's bound (INGEST_LOG_MAX_RECORDS, ~10 s of a burst at this
+     * machine's rate) fits 2^19 slots, 3 MB: 8-byte slots took 4 MB, past the memory budget. */
+    uint16_t *hi;
+    uint32_t *lo;
     size_t nslots, nbits;
+    struct logspace *space;      /* keeps the space ahead of append_off written (logspace.h) */
     /* Staged records, encoded as they will be written at append_off. */
     unsigned char *stage;
     size_t nstage, stage_cap, nstaged;
@@ -42,6 +50,7 @@ struct intake {
 struct record {
     uint64_t seq;
     int64_t off, size;           /* where it starts and what it takes, padding included */
+    int64_t end8;                /* where its successor started in the 8-byte-aligned format */
     struct store_event ev;
 };
 
@@ -66,14 +75,28 @@ static uint64_t hash_key(const char *key)
 
 static uint32_t tag_of(const char *key)
 {
-    uint32_t t = (uint32_t)(hash_key(key) >> 32);
+    uint32_t t = (uint32_t)(hash_key(key) >> (64 - TAG_BITS));
     return t ? t : 1;
 }
 
-/* A record's index entry: its key's tag and its offset in 8-byte units. */
+/* A record's index entry: its key's tag and its offset in ALIGN units. */
 static uint64_t slot_of(const char *key, int64_t off)
 {
-    return (uint64_t)tag_of(key) << 32 | (uint64_t)(off / 8);
+    return (uint64_t)tag_of(key) << OFF_BITS | (uint64_t)(off / ALIGN);
+}
+
+static uint32_t slot_tag(uint64_t v) { return (uint32_t)(v >> OFF_BITS); }
+static int64_t slot_off(uint64_t v) { return (int64_t)(v & ((1u << OFF_BITS) - 1)) * ALIGN; }
+
+static uint64_t slot_get(const struct intake *ik, size_t i)
+{
+    return (uint64_t)ik->hi[i] << 32 | ik->lo[i];
+}
+
+static void slot_set(struct intake *ik, size_t i, uint64_t v)
+{
+    ik->hi[i] = (uint16_t)(v >> 32);
+    ik->lo[i] = (uint32_t)v;
 }
 
 static size_t home(const struct intake *ik, uint32_t tag)
@@ -83,29 +106,31 @@ static size_t home(const struct intake *ik, uint32_t tag)
 
 static void slot_put(struct intake *ik, uint64_t v)
 {
-    size_t mask = ik->nslots - 1, i = home(ik, (uint32_t)(v >> 32));
-    while (ik->slots[i]) i = (i + 1) & mask;
-    ik->slots[i] = v;
+    size_t mask = ik->nslots - 1, i = home(ik, slot_tag(v));
+    while (slot_get(ik, i)) i = (i + 1) & mask;
+    slot_set(ik, i, v);
 }
 
 /* Removes the slot holding exactly v, shifting the run after it back (no tombstones). */
 static void slot_del(struct intake *ik, uint64_t v)
 {
-    size_t mask = ik->nslots - 1, i = home(ik, (uint32_t)(v >> 32));
-    while (ik->slots[i] && ik->slots[i] != v) i = (i + 1) & mask;
-    if (!ik->slots[i]) return;
+    size_t mask = ik->nslots - 1, i = home(ik, slot_tag(v));
+    uint64_t cur;
+    while ((cur = slot_get(ik, i)) && cur != v) i = (i + 1) & mask;
+    if (!cur) return;
     for (size_t j = i;;) {
         j = (j + 1) & mask;
-        if (!ik->slots[j]) break;
-        size_t k = home(ik, (uint32_t)(ik->slots[j] >> 32));
+        uint64_t next = slot_get(ik, j);
+        if (!next) break;
+        size_t k = home(ik, slot_tag(next));
         /* Move slots[j] into the hole at i unless its home lies cyclically in (i, j]. */
         int stays = i <= j ? (k > i && k <= j) : (k > i || k <= j);
         if (!stays) {
-            ik->slots[i] = ik->slots[j];
+            slot_set(ik, i, next);
             i = j;
         }
     }
-    ik->slots[i] = 0;
+    slot_set(ik, i, 0);
 }
 
 /* The table is mapped, not malloc'd: a resize gives each page of the old table back as soon as
@@ -113,35 +138,53 @@ static void slot_del(struct intake *ik, uint64_t v)
  * table in order fills the new one about in order too, and the two together never take much
  * more than the new one alone: with malloc the doubling to 2 MB (at ~105k deliveries in the
  * log, in a long burst) held the old 1 MB as well, the peak of the receiver's memory. */
-static uint64_t *slots_map(size_t n)
+#define SLOT_BYTES (sizeof(uint16_t) + sizeof(uint32_t))
+
+/* n slots: hi at the mapping's start, lo after it (n >= 2, so lo is aligned). */
+static uint16_t *slots_map(size_t n)
 {
-    void *p = mmap(NULL, n * sizeof(uint64_t), PROT_READ | PROT_WRITE,
+    void *p = mmap(NULL, n * SLOT_BYTES, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     return p == MAP_FAILED ? NULL : p;
 }
 
-static void slots_unmap(uint64_t *s, size_t n)
+static void slots_unmap(uint16_t *hi, size_t n)
 {
-    if (s) munmap(s, n * sizeof *s);
+    if (hi) munmap(hi, n * SLOT_BYTES);
+}
+
+/* Gives back the whole pages of the old table below slot i in both arrays. */
+static void release_below(uint16_t *hi, uint32_t *lo, size_t i, size_t page, size_t *hi_done,
+                          size_t *lo_done)
+{
+    size_t hi_upto = i * sizeof *hi / page * page, lo_upto = i * sizeof *lo / page * page;
+    if (hi_upto > *hi_done) madvise((char *)hi + *hi_done, hi_upto - *hi_done, MADV_DONTNEED);
+    if (lo_upto > *lo_done) madvise((char *)lo + *lo_done, lo_upto - *lo_done, MADV_DONTNEED);
+    *hi_done = hi_upto > *hi_done ? hi_upto : *hi_done;
+    *lo_done = lo_upto > *lo_done ? lo_upto : *lo_done;
 }
 
 static int slots_resize(struct intake *ik, size_t nbits)
 {
-    uint64_t *old = ik->slots;
-    size_t nold = ik->nslots;
-    uint64_t *s = slots_map((size_t)1 << nbits);
-    if (!s) return -1;
-    ik->slots = s;
+    struct intake old = { .hi = ik->hi, .lo = ik->lo, .nslots = ik->nslots };
+    uint16_t *hi = slots_map((size_t)1 << nbits);
+    if (!hi) return -1;
+    ik->hi = hi;
     ik->nslots = (size_t)1 << nbits;
+    ik->lo = (uint32_t *)(hi + ik->nslots);
     ik->nbits = nbits;
     long page = sysconf(_SC_PAGESIZE);
-    size_t per_page = page > 0 ? (size_t)page / sizeof *old : nold;   /* mappings are aligned */
-    for (size_t i = 0; i < nold; i++) {
-        if (old[i]) slot_put(ik, old[i]);
-        if ((i + 1) % per_page == 0)
-            madvise(old + i + 1 - per_page, per_page * sizeof *old, MADV_DONTNEED);
+    size_t hi_done = 0, lo_done = 0;
+    for (size_t i = 0; i < old.nslots; i++) {
+        uint64_t v = slot_get(&old, i);
+        if (v) slot_put(ik, v);
+        /* the lo array's page boundaries: the hi array's fall on every other one of them
+         * (the mapping is page-aligned; the lo array starts at a multiple of 4 KB from 2^11
+         * slots on, and the small tables are a few pages anyway) */
+        if (page > 0 && (i + 1) % ((size_t)page / sizeof *old.lo) == 0)
+            release_below(old.hi, old.lo, i + 1, (size_t)page, &hi_done, &lo_done);
     }
-    slots_unmap(old, nold);
+    slots_unmap(old.hi, old.nslots);
     return 0;
 }
 
@@ -176,7 +219,8 @@ static int decode(const unsigned char *buf, size_t avail, int64_t off, struct re
     memset(r, 0, sizeof *r);
     r->seq = get64(buf + 8);
     r->off = off;
-    r->size = ((int64_t)HDR + len + 7) & ~(int64_t)7;
+    r->size = ((int64_t)HDR + len + ALIGN - 1) & ~(int64_t)(ALIGN - 1);
+    r->end8 = off + (((int64_t)HDR + len + 7) & ~(int64_t)7);
     r->ev.received_at = (int64_t)get64(p);
     /* Only the engine's lanes: a record never becomes an event without its backlog entry
      * (STORE_LANE_NONE would be one), whatever the file says. */
@@ -216,18 +260,6 @@ static int read_full(int fd, void *buf, size_t n, int64_t off)
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) return -1;
         got += (size_t)r;
-    }
-    return 0;
-}
-
-static int write_full(int fd, const void *buf, size_t n, int64_t off)
-{
-    size_t done = 0;
-    while (done < n) {
-        ssize_t r = pwrite(fd, (const char *)buf + done, n - done, (off_t)(off + (int64_t)done));
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return -1;
-        done += (size_t)r;
     }
     return 0;
 }
@@ -275,12 +307,16 @@ struct intake *intake_open(const char *path, char *err, size_t errlen)
                  "serving this store?", path, strerror(errno));
         goto fail;
     }
+    /* Without its filler the log still works, as it did before there was one: slower. */
+    char why[256];
+    if (!(ik->space = logspace_start(ik->fd, path, why, sizeof why)))
+        log_warn("intake: the log's space is not prepared ahead", "error", why);
     ik->next_seq = 1;
     return ik;
 fail:
     if (ik) {
         if (ik->fd >= 0) close(ik->fd);
-        slots_unmap(ik->slots, ik->nslots);
+        slots_unmap(ik->hi, ik->nslots);
         free(ik->path);
     }
     free(ik);
@@ -290,8 +326,9 @@ fail:
 void intake_close(struct intake *ik)
 {
     if (!ik) return;
+    logspace_stop(ik->space);
     if (ik->fd >= 0) close(ik->fd);
-    slots_unmap(ik->slots, ik->nslots);
+    slots_unmap(ik->hi, ik->nslots);
     free(ik->stage);
     free(ik->path);
     free(ik);
@@ -306,10 +343,8 @@ int64_t intake_pending_bytes(const struct intake *ik) { return ik->append_off - 
  * already covers); the slot table shrinks back too. */
 static void start_over(struct intake *ik)
 {
-    struct stat sb;
-    if (ik->append_off > INTAKE_KEEP_BYTES ||
-        (fstat(ik->fd, &sb) == 0 && sb.st_size > INTAKE_KEEP_BYTES)) {
-        if (ftruncate(ik->fd, 0)) { /* kept: only disk space is at stake */ }
+    if (logspace_truncate(ik->space, ik->fd, INTAKE_KEEP_BYTES)) {
+        /* kept: only disk space is at stake */
     }
     ik->append_off = ik->move_off = 0;
     if (ik->nbits > 10) slots_resize(ik, 10);
@@ -322,10 +357,11 @@ int intake_holds(struct intake *ik, const char *dedupe_key, char *err, size_t er
     unsigned char *buf = NULL;
     size_t cap = 0;
     int found = 0;
-    for (size_t i = home(ik, tag); ik->slots[i]; i = (i + 1) & mask) {
-        if ((uint32_t)(ik->slots[i] >> 32) != tag) continue;
+    uint64_t v;
+    for (size_t i = home(ik, tag); (v = slot_get(ik, i)); i = (i + 1) & mask) {
+        if (slot_tag(v) != tag) continue;
         /* The tag matches: compare the key itself, from the stage or the file. */
-        int64_t off = (int64_t)(uint32_t)ik->slots[i] * 8;
+        int64_t off = slot_off(v);
         struct record r;
         int ok;
         if (off >= ik->append_off)
@@ -359,7 +395,7 @@ int intake_stage(struct intake *ik, const struct store_event *ev, char *err, siz
         if (i == NSTR - 1 && !s[i]) s[i] = "";           /* no body: an empty one */
         if (s[i]) len += n[i] + 1;
     }
-    size_t size = ((size_t)HDR + len + 7) & ~(size_t)7;
+    size_t size = ((size_t)HDR + len + ALIGN - 1) & ~(size_t)(ALIGN - 1);
     int64_t off = ik->append_off + (int64_t)ik->nstage;
     if (len > UINT32_MAX - 8 || (int64_t)size > INTAKE_MAX_BYTES - off)
         return fail(err, errlen, "intake: %s", "the log is full");
@@ -430,7 +466,8 @@ int intake_commit(struct intake *ik, char *err, size_t errlen)
 {
     int rc = 0;
     if (!ik->nstaged) return 0;
-    if (write_full(ik->fd, ik->stage, ik->nstage, ik->append_off) || fdatasync(ik->fd)) {
+    logspace_claim(ik->space, ik->append_off, (int64_t)ik->nstage);
+    if (logspace_write(ik->fd, ik->stage, ik->nstage, ik->append_off)) {
         snprintf(err, errlen, "intake: cannot write %s: %s", ik->path, strerror(errno));
         unstage(ik);
         rc = -1;
@@ -558,7 +595,7 @@ static int64_t resync(struct intake *ik, int64_t off, int64_t size, uint64_t flo
 
 long intake_recover(struct intake *ik, struct store *st, char *err, size_t errlen)
 {
-    int64_t mark = 0, off = 0, damaged_at = -1;
+    int64_t mark = 0, off = 0, damaged_at = -1, tight = 0;
     uint64_t prev = 0, lost = 0, last = 0;
     long count = 0, in_tx = 0;
     struct stat sb;
@@ -577,7 +614,15 @@ long intake_recover(struct intake *ik, struct store *st, char *err, size_t errle
         struct record r;
         int ok = read_record(ik, off, (int64_t)sb.st_size, &buf, &cap, &r);
         if (ok < 0) goto read_error;
-        if (!ok || (off > 0 && r.seq != prev + 1)) {
+        if (ok && off > 0 && r.seq != prev + 1) ok = 0;
+        if (!ok && tight < off) {
+            /* A log the versions before 64-byte alignment wrote: records 8 bytes apart. */
+            ok = read_record(ik, tight, (int64_t)sb.st_size, &buf, &cap, &r);
+            if (ok < 0) goto read_error;
+            if (ok && r.seq == prev + 1) off = tight;
+            else ok = 0;
+        }
+        if (!ok) {
             uint64_t floor = prev > (uint64_t)mark ? prev : (uint64_t)mark;
             int64_t next = resync(ik, off + 8, (int64_t)sb.st_size, floor, &buf, &cap, &r);
             if (next < 0) break;
@@ -587,6 +632,7 @@ long intake_recover(struct intake *ik, struct store *st, char *err, size_t errle
         }
         prev = r.seq;
         off += r.size;
+        tight = r.end8;
         if ((int64_t)r.seq <= mark) continue;
         r.ev.id = 0;
         int ins = 0;

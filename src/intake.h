@@ -8,13 +8,19 @@
  * yet moved (intake_recover), and a record is never in both or in neither.
  *
  * Records: a 24-byte header (magic, payload length, sequence number, CRC-32 of the rest) and the
- * event's fields, padded to 8 bytes. Sequence numbers grow across the file's reuses: once every
- * record is moved the file is written from its start again, and recovery stops at the first
- * record that is torn, fails its CRC or does not follow its predecessor's number.
+ * event's fields, padded to 64 bytes (8 before 2026-12-07: recovery still reads such a log, its
+ * records found one by one). Sequence numbers grow across the file's reuses: once every record
+ * is moved the file is written from its start again, and recovery stops at the first record
+ * that is torn, fails its CRC or does not follow its predecessor's number.
  *
- * Records not yet moved are also found by dedupe key (intake_holds): a 4-byte hash tag and the
- * record's offset per entry, 8 bytes; a matching tag is confirmed against the file. One thread
- * owns an intake (the webhook writer). Uses store. */
+ * The file's space is recycled, not given back and asked for again: a thread (logspace.h)
+ * writes zeros ahead of the appends, so a group commit's sync overwrites blocks the file has
+ * (about half the latency of one that extends it), and after a burst the file is cut back to
+ * INTAKE_KEEP_BYTES, not to nothing.
+ *
+ * Records not yet moved are also found by dedupe key (intake_holds): a 22-bit hash tag and the
+ * record's offset per entry, 6 bytes; a matching tag is confirmed against the file. One thread
+ * owns an intake (the webhook writer). Uses store, logspace. */
 #ifndef EZ_INTAKE_H
 #define EZ_INTAKE_H
 
@@ -25,12 +31,13 @@ struct intake;
 struct store;
 struct store_event;
 
-/* After a reuse, a file grown past this is cut back to nothing (a burst's disk given back). */
+/* After a reuse, a file grown past this is cut back to it (a burst's disk given back, the
+ * first of it kept written for the next). */
 #define INTAKE_KEEP_BYTES (64L << 20)
 /* One move transaction reads at most this much of the file (and at least one record). */
 #define INTAKE_MOVE_BYTES (512L << 10)
-/* Record offsets are kept in 32 bits of 8-byte units: the file never grows past this. */
-#define INTAKE_MAX_BYTES ((int64_t)UINT32_MAX * 8)
+/* Record offsets are kept in 26 bits of 64-byte units: the file never grows past this. */
+#define INTAKE_MAX_BYTES ((int64_t)1 << 32)
 
 /* Opens (creating) the log at path; reads nothing yet (intake_recover does). NULL with err. */
 struct intake *intake_open(const char *path, char *err, size_t errlen);
