@@ -144,6 +144,16 @@ not_utf8:
 char *ingest_headers_json(const struct evkeyvalq *h)
 {
     struct strbuf b = { 0 };
+    if (ingest_headers_json_to(h, &b)) {
+        strbuf_free(&b);
+        return NULL;
+    }
+    return strbuf_take(&b);
+}
+
+int ingest_headers_json_to(const struct evkeyvalq *h, struct strbuf *out)
+{
+    struct strbuf b = *out;
     /* The headers with their names' lengths, compared first: on the stack for any usual
      * request (a delivery has ~12 headers). */
     struct hdr { const struct evkeyval *kv; size_t len; } stack[48], *hs = stack;
@@ -183,14 +193,12 @@ char *ingest_headers_json(const struct evkeyvalq *h)
     }
     strbuf_put(&b, "}", 1);
     if (hs != stack) free(hs);
-    if (b.oom) {
-        free(b.p);
-        return NULL;
-    }
-    return b.p;
+    *out = b;
+    return b.oom ? -1 : 0;
 oom:
     if (hs != stack) free(hs);
-    return NULL;
+    *out = b;
+    return -1;
 }
 
 static void reject(struct ingest *in, struct evhttp_request *req, enum reject r, int code,
@@ -212,21 +220,54 @@ static char *put(char **p, const char *s, size_t n)
     return start;
 }
 
-/* One allocation holding the delivery's header values and body, so the writer thread reads
- * only memory it was handed, never the request's buffers. */
-static struct ingest_item *item_new(const struct ingest_delivery *d, const char *body, size_t len,
-                                    const struct evkeyvalq *hdrs)
+#define ITEM_ROUND 4096             /* items come in multiples of this, to be reused */
+#define ITEM_SPARE_MAX 64           /* answered items kept (a batch's worth, ~256 KB) */
+#define SCRATCH_KEEP (64u << 10)    /* a headers' buffer grown past this is not kept */
+
+static struct ingest_item *item_alloc(struct ingest *in, size_t need)
+{
+    struct ingest_item *it = in->spare;
+    if (it && it->cap >= need) {
+        in->spare = it->next;
+        in->nspare--;
+        return it;
+    }
+    size_t cap = (need + ITEM_ROUND - 1) / ITEM_ROUND * ITEM_ROUND;
+    if (!(it = malloc(cap))) return NULL;
+    it->cap = cap;
+    return it;
+}
+
+static void item_free(struct ingest *in, struct ingest_item *it)
+{
+    if (in->nspare < ITEM_SPARE_MAX && it->cap <= 2 * ITEM_ROUND) {
+        it->next = in->spare;
+        in->spare = it;
+        in->nspare++;
+        return;
+    }
+    free(it);
+}
+
+/* One allocation holding the delivery's header values, its headers' JSON and body, so the
+ * writer thread reads only memory it was handed, never the request's buffers. */
+static struct ingest_item *item_new(struct ingest *in, const struct ingest_delivery *d,
+                                    const char *body, size_t len, const struct evkeyvalq *hdrs)
 {
     const char *src[] = { d->topic, d->webhook_id, d->event_id, d->triggered_at, d->shop,
                           d->api_version };
-    size_t sz[6], total = len + 1;
+    struct strbuf *hj = &in->scratch;
+    if (hj->cap > SCRATCH_KEEP) strbuf_free(hj);
+    strbuf_reset(hj);
+    if (ingest_headers_json_to(hdrs, hj)) return NULL;
+    size_t sz[6], total = len + 1 + hj->len + 1;
     for (int i = 0; i < 6; i++) total += (sz[i] = src[i] ? strlen(src[i]) : 0) + 1;
-    struct ingest_item *it = calloc(1, sizeof *it + total);
+    struct ingest_item *it = item_alloc(in, sizeof *it + total);
     if (!it) return NULL;
-    if (!(it->headers_json = ingest_headers_json(hdrs))) {
-        free(it);
-        return NULL;
-    }
+    it->next = NULL;
+    it->req = NULL;
+    it->result = INGEST_FAILED;
+    it->ev = (struct store_event){ 0 };
     char *p = it->data;
     it->ev.source = "shopify";
     it->ev.topic = put(&p, src[0], sz[0]);
@@ -237,14 +278,8 @@ static struct ingest_item *item_new(const struct ingest_delivery *d, const char 
     it->ev.api_version = put(&p, src[5], sz[5]);
     it->ev.body = put(&p, body, len);
     it->ev.body_len = len;
-    it->ev.headers = it->headers_json;
+    it->ev.headers = put(&p, hj->p, hj->len);
     return it;
-}
-
-static void item_free(struct ingest_item *it)
-{
-    free(it->headers_json);
-    free(it);
 }
 
 static void reply_item(struct ingest *in, struct ingest_item *it, int result)
@@ -310,7 +345,7 @@ static void complete(struct ingest *in, struct ingest_item *items, size_t n, int
     }
     for (struct ingest_item *it = items, *nx; it; it = nx) {
         nx = it->next;
-        item_free(it);
+        item_free(in, it);
     }
 }
 
@@ -386,11 +421,12 @@ struct verdict { enum reject r; int code; const char *message; };
 static int validate(struct ingest *in, struct evhttp_request *req, struct ingest_delivery *d,
                     const char **body, size_t *len, struct verdict *v)
 {
-    char path[256];
     const struct evkeyvalq *hdrs = evhttp_request_get_input_headers(req);
     struct evbuffer *buf = evhttp_request_get_input_buffer(req);
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     *v = (struct verdict){ R_PATH, 404, "not found" };
-    if (strcmp(httpd_path(req, path, sizeof path), INGEST_PATH) != 0) return -1;
+    if (!path || strcmp(path, INGEST_PATH) != 0) return -1;
     *v = (struct verdict){ R_METHOD, 405, "method not allowed, use POST" };
     if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) return -1;
     *len = evbuffer_get_length(buf);
@@ -417,7 +453,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 
     if (validate(in, req, &d, &body, &len, &v)) goto refuse;
     v = (struct verdict){ R_STORE, 503, "out of memory, retry later" };
-    it = item_new(&d, body, len, evhttp_request_get_input_headers(req));
+    it = item_new(in, &d, body, len, evhttp_request_get_input_headers(req));
     if (!it) goto refuse;
     it->req = req;
     *in->tail = it;
@@ -553,4 +589,11 @@ void ingest_close(struct ingest *in)
     hmac_key_free(in->key);
     hmac_key_free(in->previous_key);
     in->key = in->previous_key = NULL;
+    while (in->spare) {
+        struct ingest_item *nx = in->spare->next;
+        free(in->spare);
+        in->spare = nx;
+    }
+    in->nspare = 0;
+    strbuf_free(&in->scratch);
 }

@@ -9,6 +9,7 @@
 #define EZ_INGEST_H
 
 #include "httpd.h"
+#include "strbuf.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -70,6 +71,12 @@ struct ingest {
     struct checkpointer *ckpt;         /* keeps the log short, so commits never checkpoint */
     int draining;                      /* SIGTERM: replies carry Connection: close */
     struct hmac_key *key, *previous_key; /* shopify.webhook_secret / previous_webhook_secret */
+    /* Loop side: answered items kept for the next deliveries (an item is ~4 KB, and glibc's
+     * malloc sorts and merges such chunks on every call), and the headers' JSON built in one
+     * buffer kept across requests. */
+    struct ingest_item *spare;
+    size_t nspare;
+    struct strbuf scratch;
 
     ingest_stored_fn on_events_stored; /* optional hook, set by the engine */
     void *on_events_stored_ud;
@@ -121,6 +128,8 @@ int ingest_check_headers(const struct evkeyvalq *h, const char *shop, struct ing
 /* The headers as a JSON object (lower-case names; the signature and any credentials left
  * out). malloc'd; NULL on OOM. */
 char *ingest_headers_json(const struct evkeyvalq *h);
+/* The same, appended to out (out->oom set on OOM): 0, or -1 on OOM. */
+int ingest_headers_json_to(const struct evkeyvalq *h, struct strbuf *out);
 
 enum { INGEST_FAILED = 0, INGEST_STORED = 1, INGEST_DUPLICATE = 2 };
 

@@ -18,8 +18,8 @@ struct ingest_item {
     struct evhttp_request *req;  /* loop thread only */
     struct store_event ev;       /* strings point into data: the writer reads nothing else */
     int result;                  /* INGEST_*, set by the writer */
-    char *headers_json;
-    char data[];                 /* copies of the header values and the body */
+    size_t cap;                  /* bytes allocated, this header included */
+    char data[];                 /* copies of the header values, the headers' JSON, the body */
 };
 
 /* The hand-over between the loop and the writer thread; todo/done/quit under mu. */

@@ -62,6 +62,13 @@ char *strbuf_take(struct strbuf *b)
     return p;
 }
 
+void strbuf_reset(struct strbuf *b)
+{
+    b->len = 0;
+    b->oom = 0;
+    if (b->p) b->p[0] = '\0';
+}
+
 void strbuf_free(struct strbuf *b)
 {
     free(b->p);

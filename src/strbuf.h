@@ -20,5 +20,7 @@ const char *strbuf_str(const struct strbuf *b);
 /* Hands the text over (malloc'd; NULL after out of memory) and resets b. */
 char *strbuf_take(struct strbuf *b);
 void strbuf_free(struct strbuf *b);
+/* Empties b, keeping its buffer for the next text (a builder that runs per request). */
+void strbuf_reset(struct strbuf *b);
 
 #endif

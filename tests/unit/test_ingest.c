@@ -217,6 +217,12 @@ static struct store *open_store(const char *name)
     const char *dir = getenv("EZSYNC_TEST_TMP");
     snprintf(path, sizeof path, "%s/%s", dir ? dir : "/tmp", name);
     unlink(path);
+    /* and what a run before left beside it: its intake log would be replayed into this one */
+    for (int i = 0; i < 3; i++) {
+        char side[600];
+        snprintf(side, sizeof side, "%s%s", path, (const char *[]){ "-wal", "-shm", "-intake" }[i]);
+        unlink(side);
+    }
     struct store *st = NULL;
     assert_int_equal(store_open(&st, path, 0, err, sizeof err), 0);
     return st;

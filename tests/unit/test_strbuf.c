@@ -50,12 +50,33 @@ static void test_embedded_nul_is_kept(void **state)
     strbuf_free(&b);
 }
 
+/* A reset empties the text and keeps the buffer: the next text lands in the same memory. */
+static void test_reset_keeps_the_buffer(void **state)
+{
+    (void)state;
+    struct strbuf b = { 0 };
+    strbuf_reset(&b);                           /* never used: still empty, no buffer */
+    assert_string_equal(strbuf_str(&b), "");
+    strbuf_puts(&b, "a longer first text");
+    char *mem = b.p;
+    size_t cap = b.cap;
+    strbuf_reset(&b);
+    assert_int_equal(b.len, 0);
+    assert_string_equal(strbuf_str(&b), "");
+    strbuf_puts(&b, "second");
+    assert_ptr_equal(b.p, mem);
+    assert_int_equal(b.cap, cap);
+    assert_string_equal(strbuf_str(&b), "second");
+    strbuf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_append_and_take),
         cmocka_unit_test(test_grows_past_many_doublings),
         cmocka_unit_test(test_embedded_nul_is_kept),
+        cmocka_unit_test(test_reset_keeps_the_buffer),
     };
     return cmocka_run_group_tests_name("strbuf", tests, NULL, NULL);
 }
