@@ -237,11 +237,16 @@ int httpd_bearer_ok(struct evhttp_request *req, const char *token)
     return CRYPTO_memcmp(want, got, sizeof want) == 0;
 }
 
-const char *httpd_path(struct evhttp_request *req, char *buf, size_t len)
+const char *httpd_path_ref(struct evhttp_request *req)
 {
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *p = uri ? evhttp_uri_get_path(uri) : NULL;
-    snprintf(buf, len, "%s", p && *p ? p : "/");
+    return p && *p ? p : "/";
+}
+
+const char *httpd_path(struct evhttp_request *req, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", httpd_path_ref(req));
     return buf;
 }
 

@@ -50,8 +50,10 @@ void httpd_reply_error(struct evhttp_request *req, int code, const char *message
  * SHA-256 digests with CRYPTO_memcmp, so neither content nor length of the token leaks. */
 int httpd_bearer_ok(struct evhttp_request *req, const char *token);
 
-/* The request path without query string, into buf. */
+/* The request path without query string ("/" when empty), into buf. */
 const char *httpd_path(struct evhttp_request *req, char *buf, size_t len);
+/* The same, not copied: valid while req is (the receiver's per-delivery path check). */
+const char *httpd_path_ref(struct evhttp_request *req);
 
 /* "GET", "POST", ... */
 const char *httpd_method_name(int cmd);

@@ -449,10 +449,8 @@ static int validate(struct ingest *in, struct evhttp_request *req, struct ingest
 {
     const struct evkeyvalq *hdrs = evhttp_request_get_input_headers(req);
     struct evbuffer *buf = evhttp_request_get_input_buffer(req);
-    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     *v = (struct verdict){ R_PATH, 404, "not found" };
-    if (!path || strcmp(path, INGEST_PATH) != 0) return -1;
+    if (strcmp(httpd_path_ref(req), INGEST_PATH) != 0) return -1;
     *v = (struct verdict){ R_METHOD, 405, "method not allowed, use POST" };
     if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) return -1;
     *len = evbuffer_get_length(buf);

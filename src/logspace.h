@@ -49,7 +49,7 @@ int logspace_write(int fd, const void *buf, size_t n, int64_t off);
  * -1 with errno. */
 int logspace_truncate(struct logspace *ls, int fd, int64_t size);
 
-/* The end of the space known written and synced (for tests and status). */
+/* The end of the space known written and synced (what the tests check). */
 int64_t logspace_ready(struct logspace *ls);
 
 #endif
