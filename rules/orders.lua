@@ -11,6 +11,8 @@ local oez = require "orderez"
 local shopify = require "shopify"
 local money = require "money"
 
+local null = ez.json.null -- JSON's null as decoded payloads carry it (one constant value)
+
 ---------------------------------------------------------------------------------------------
 -- SETTINGS
 
@@ -32,7 +34,7 @@ local payment_status = {
 -- Orders for which a filter returns a reason are skipped (audited, nothing sent).
 local filters = {
   function(o) if settings.skip_test_orders and o.test then return "test order" end end,
-  function(o) if o.cancelled_at and o.cancelled_at ~= ez.json.null then return "cancelled before sync" end end,
+  function(o) if o.cancelled_at and o.cancelled_at ~= null then return "cancelled before sync" end end,
 }
 
 ---------------------------------------------------------------------------------------------
@@ -43,22 +45,47 @@ local address_map = {
   postal_code = "zip", country = "country_code",
 }
 
-local function str(v) if v == nil or v == ez.json.null then return nil end return v end
+local function str(v) if v == null then return nil end return v end
 
+-- A mapping as map_with walks it: its entries in a list, each {field, from, from is a function},
+-- made the first time the mapping is used (walking the table itself cost a call to `next` and
+-- one to `type` an entry, for every line of every order).
+local walks = {}
+
+local function entries(map)
+  local list = {}
+  for field, from in pairs(map) do list[#list + 1] = { field, from, type(from) == "function" } end
+  walks[map] = list
+  return list
+end
+
+-- The canonical table of src by a mapping: each field its function of src, or src's key.
 local function map_with(map, src)
-  if not src or src == ez.json.null then return nil end
+  if not src or src == null then return nil end
+  local list = walks[map] or entries(map)
   local out = {}
-  for field, from in pairs(map) do
-    if type(from) == "function" then out[field] = from(src) else out[field] = str(src[from]) end
+  for i = 1, #list do
+    local e = list[i]
+    local from = e[2]
+    if e[3] then
+      out[e[1]] = from(src)
+    else
+      local v = src[from]
+      if v ~= null then out[e[1]] = v end
+    end
   end
   return out
 end
 
 local function full_name(p)
-  if not p or p == ez.json.null then return nil end
+  if not p or p == null then return nil end
   local name = table.concat({ str(p.first_name) or "", str(p.last_name) or "" }, " "):match("^%s*(.-)%s*$")
   return name ~= "" and name or str(p.name)
 end
+
+-- order date -> requested delivery date, as computed below: orders of a day share it, and the C
+-- library's time conversions cost more than the rest of an order's mapping
+local delivery_dates, ndelivery_dates = {}, 0
 
 local function requested_delivery_date(o)
   for _, a in ipairs(o.note_attributes or {}) do
@@ -68,9 +95,15 @@ local function requested_delivery_date(o)
   end
   local y, m, d = tostring(o.created_at or ""):match("^(%d+)-(%d+)-(%d+)")
   if not y then return nil end
+  local day = y .. "-" .. m .. "-" .. d
+  local date = delivery_dates[day]
+  if date then return date end
   -- noon avoids a daylight-saving shift moving the date
   local t = os.time({ year = tonumber(y), month = tonumber(m), day = tonumber(d) + settings.delivery_days, hour = 12 })
-  return os.date("%Y-%m-%d", t)
+  date = os.date("%Y-%m-%d", t)
+  if ndelivery_dates >= 1000 then delivery_dates, ndelivery_dates = {}, 0 end
+  delivery_dates[day], ndelivery_dates = date, ndelivery_dates + 1
+  return date
 end
 
 local function delivery_fee(o)
@@ -114,13 +147,13 @@ local line_map = {
 
 local outlet_map = {
   name = function(c, o)
-    local company = o.shipping_address ~= ez.json.null and o.shipping_address and str(o.shipping_address.company)
+    local company = o.shipping_address ~= null and o.shipping_address and str(o.shipping_address.company)
     return company or full_name(c) or str(c.email) or ("Shopify customer " .. tostring(c.id))
   end,
   email = function(c, o) return str(c.email) or str(o.email) end,
   phone = function(c, o) return str(c.phone) or str(o.phone) end,
   address = function(c, o)
-    local a = (c.default_address ~= ez.json.null and c.default_address) or o.shipping_address
+    local a = (c.default_address ~= null and c.default_address) or o.shipping_address
     return map_with(address_map, a)
   end,
 }
@@ -129,7 +162,7 @@ local outlet_map = {
 -- FLOW
 
 local function resolve_outlet(o)
-  local c = (o.customer ~= ez.json.null and o.customer) or { email = str(o.email) }
+  local c = (o.customer ~= null and o.customer) or { email = str(o.email) }
   local cid = c.id and tostring(c.id)
   if cid then
     local known = ez.idmap.get("customer", cid)
@@ -162,7 +195,7 @@ local function resolve_product(l)
   if not sku or sku == "" then
     error(string.format("line '%s' has no SKU: OrderEZ needs one", tostring(l.name or l.title)))
   end
-  local vid = l.variant_id and l.variant_id ~= ez.json.null and tostring(l.variant_id)
+  local vid = l.variant_id and l.variant_id ~= null and tostring(l.variant_id)
   if vid then
     local known = ez.idmap.get("variant", vid)
     if known then return known end
@@ -205,10 +238,7 @@ local function sync_order(event)
     if why then return { skipped = why } end
   end
 
-  local order = {}
-  for k, from in pairs(order_map) do
-    if type(from) == "function" then order[k] = from(o) else order[k] = str(o[from]) end
-  end
+  local order = map_with(order_map, o)
   order.outlet_id = resolve_outlet(o)
   order.lines = {}
   for i, l in ipairs(o.line_items or {}) do

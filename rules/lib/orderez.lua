@@ -52,8 +52,19 @@ local path = M.path
 
 -- OrderEZ ids are integers (provisional; strings accepted): ids kept as strings in the ID map go
 -- back on the wire as integers when they are numeric.
+-- Made ones are kept (ids recur: every order of an outlet, every line of a product), up to 4096.
+local ids, nids = {}, 0
 function M.id(v)
-  if type(v) == "string" and v:match("^%d+$") then return math.tointeger(tonumber(v)) or v end
+  local n = ids[v]
+  if n then return n end
+  if type(v) == "string" and v:match("^%d+$") then
+    n = math.tointeger(tonumber(v))
+    if n then
+      if nids >= 4096 then ids, nids = {}, 0 end
+      ids[v], nids = n, nids + 1
+      return n
+    end
+  end
   return v
 end
 

@@ -228,6 +228,20 @@ describe("rules/orders.lua", function()
     assert.are.equal("5.05", f.orders[1].deliveryFee)
   end)
 
+  it("gives each order the delivery date of its own day, one state for many orders", function()
+    -- the rule keeps the dates it computed: a kept one must never answer for another day
+    local days = { { "2026-11-20T19:00:00-05:00", "2026-11-22" }, { "2026-12-30T08:00:00Z", "2027-01-01" },
+                   { "2026-11-20T23:59:59-05:00", "2026-11-22" }, { "2028-02-28T10:00:00Z", "2028-03-01" },
+                   { "2026-12-30T01:00:00+01:00", "2027-01-01" }, { "2026-1-2T01:00:00Z", "2026-01-04" } }
+    for i, d in ipairs(days) do
+      local o = order({ id = 820982911946154600 + i, name = "#" .. (1100 + i) })
+      o.created_at = d[1]
+      local r = run(host, f, "shopify/orders/create", o)
+      assert.are.equal("done", r.status, r.error)
+      assert.are.equal(d[2], f.orders[i].requestedDeliveryDate, d[1])
+    end
+  end)
+
   it("keeps ids above 2^53 exact end to end", function()
     local big = 9007199254740993 -- 2^53 + 1: a double would make it ...992
     local r = run(host, f, "shopify/orders/create", order({ id = big, customer = {
