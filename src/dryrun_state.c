@@ -1,6 +1,13 @@
 /* dryrun_state: see dryrun_state.h. Three open-addressing hash tables over one array of
  * records: idmap by (kind, shopify id), idmap by (kind, orderez id) -> the links that share
- * it, kv by (ns, key). A record is one allocation holding its strings. */
+ * it, kv by (ns, key). A record is one allocation holding its strings.
+ *
+ * A replay of 100,000 orders leaves ~500,000 records: every table is far larger than the
+ * caches, and each record or slot read is a miss. So a slot keeps its key's hash, compared
+ * before the record is read (a lookup of an absent key, as every new order's is, reads no
+ * record) and used when the table grows (which read every record); and the reverse table,
+ * which only a reverse lookup reads, is built on the first one (the order rule makes none:
+ * keeping it cost two more misses and three allocations a link). */
 #include "dryrun_state.h"
 
 #include "rules.h"
@@ -14,14 +21,20 @@
 struct rec {
     uint64_t seq;          /* creation order: the reverse lookup gives the oldest link */
     uint32_t idx;          /* its index in recs + 1, as its slots hold it */
+    uint32_t link;         /* an idmap link (else a kv entry) */
     char *c;               /* own allocation: an upsert replaces it */
     size_t alen, blen;
     char ab[];             /* a '\0' b '\0' */
 };
 
-/* Open addressing, linear probing; slots hold record indexes + 1 (0 = empty). */
+/* Open addressing, linear probing. */
+struct slot {
+    uint32_t idx;          /* record (or group) index + 1; 0: empty */
+    uint32_t hash;         /* of its key (hash2): its place, and compared before the key */
+};
+
 struct table {
-    uint32_t *slot;
+    struct slot *slot;
     size_t cap, n;         /* cap a power of two */
 };
 
@@ -46,6 +59,7 @@ struct dryrun_state {
     struct rec **recs;     /* idmap links, then kv entries, in one array */
     size_t nrecs, caprecs;
     struct table idmap, kv, rev;
+    int rev_on;            /* rev and groups are built (on the first reverse lookup) */
     struct group *groups;
     size_t ngroups, capgroups;
     uint64_t seq;          /* the last age given to a link */
@@ -55,13 +69,13 @@ struct dryrun_state {
     size_t nundo, capundo;
 };
 
-static uint64_t hash2(const char *a, size_t alen, const char *b, size_t blen)
+static uint32_t hash2(const char *a, size_t alen, const char *b, size_t blen)
 {
     uint64_t h = 1469598103934665603ULL; /* FNV-1a over a '\0' b */
     for (size_t i = 0; i < alen; i++) h = (h ^ (unsigned char)a[i]) * 1099511628211ULL;
     h *= 1099511628211ULL;
     for (size_t i = 0; i < blen; i++) h = (h ^ (unsigned char)b[i]) * 1099511628211ULL;
-    return h ^ (h >> 29);
+    return (uint32_t)(h ^ (h >> 29));
 }
 
 static int rec_is(const struct rec *r, const char *a, size_t alen, const char *b, size_t blen)
@@ -76,45 +90,37 @@ static int group_is(const struct group *g, const char *a, size_t alen, const cha
            memcmp(g->key + alen + 1, b, blen) == 0;
 }
 
-/* The slot of (a, b) in t: holding it, or the empty one where it goes. which: 0 records, 1
- * groups (rev). */
-static uint32_t *probe(struct dryrun_state *s, struct table *t, int which, const char *a,
-                       size_t alen, const char *b, size_t blen)
+/* The slot of (a, b) in t (h its hash2): holding it, or the empty one where it goes. which:
+ * 0 records, 1 groups (rev). */
+static struct slot *probe(struct dryrun_state *s, struct table *t, int which, uint32_t h,
+                          const char *a, size_t alen, const char *b, size_t blen)
 {
-    size_t mask = t->cap - 1, i = (size_t)hash2(a, alen, b, blen) & mask;
+    size_t mask = t->cap - 1, i = h & mask;
     for (;; i = (i + 1) & mask) {
-        uint32_t v = t->slot[i];
-        if (!v) return &t->slot[i];
-        if (which ? group_is(&s->groups[v - 1], a, alen, b, blen)
-                  : rec_is(s->recs[v - 1], a, alen, b, blen))
-            return &t->slot[i];
+        struct slot *sl = &t->slot[i];
+        if (!sl->idx) return sl;
+        if (sl->hash == h && (which ? group_is(&s->groups[sl->idx - 1], a, alen, b, blen)
+                                    : rec_is(s->recs[sl->idx - 1], a, alen, b, blen)))
+            return sl;
     }
 }
 
-static int grow(struct dryrun_state *s, struct table *t, int which)
+/* Makes room for one more key (load below 3/4); the slots move by their kept hashes. */
+static int grow(struct table *t)
 {
-    if (t->cap && (t->n + 1) * 4 < t->cap * 3) return 0; /* load below 3/4 */
-    size_t cap = t->cap ? t->cap * 2 : 1024;
-    uint32_t *slot = calloc(cap, sizeof *slot), *old = t->slot;
+    if (t->cap && (t->n + 1) * 4 < t->cap * 3) return 0;
+    size_t cap = t->cap ? t->cap * 2 : 1024, mask = cap - 1;
+    struct slot *slot = calloc(cap, sizeof *slot), *old = t->slot;
     if (!slot) return -1;
-    size_t oldcap = t->cap;
-    t->slot = slot;
-    t->cap = cap;
-    for (size_t i = 0; i < oldcap; i++) {
-        uint32_t v = old[i];
-        if (!v) continue;
-        const char *a, *b;
-        size_t alen, blen;
-        if (which) {
-            const struct group *g = &s->groups[v - 1];
-            a = g->key, alen = strlen(g->key), b = g->key + alen + 1, blen = g->klen - alen - 1;
-        } else {
-            const struct rec *r = s->recs[v - 1];
-            a = r->ab, alen = r->alen, b = r->ab + r->alen + 1, blen = r->blen;
-        }
-        *probe(s, t, which, a, alen, b, blen) = v;
+    for (size_t i = 0; i < t->cap; i++) {
+        if (!old[i].idx) continue;
+        size_t j = old[i].hash & mask;
+        while (slot[j].idx) j = (j + 1) & mask;
+        slot[j] = old[i];
     }
     free(old);
+    t->slot = slot;
+    t->cap = cap;
     return 0;
 }
 
@@ -129,13 +135,14 @@ static struct rec *rec_find(struct dryrun_state *s, struct table *t, const char 
                             int make, int *err)
 {
     size_t alen = strlen(a), blen = strlen(b);
+    uint32_t h = hash2(a, alen, b, blen);
     *err = 0;
     if (!t->cap) {
         if (!make) return NULL;
-        if (grow(s, t, 0)) return *err = oom(s), NULL;
+        if (grow(t)) return *err = oom(s), NULL;
     }
-    uint32_t *at = probe(s, t, 0, a, alen, b, blen);
-    if (*at) return s->recs[*at - 1];
+    struct slot *at = probe(s, t, 0, h, a, alen, b, blen);
+    if (at->idx) return s->recs[at->idx - 1];
     if (!make) return NULL;
     if (s->nrecs == s->caprecs) {
         size_t cap = s->caprecs ? s->caprecs * 2 : 1024;
@@ -147,23 +154,23 @@ static struct rec *rec_find(struct dryrun_state *s, struct table *t, const char 
     struct rec *r = malloc(sizeof *r + alen + blen + 2);
     if (!r) return *err = oom(s), NULL;
     r->seq = 0;            /* an idmap link's age is given when it gets a value */
+    r->link = t == &s->idmap;
     r->c = NULL;
     r->alen = alen;
     r->blen = blen;
     memcpy(r->ab, a, alen + 1);
     memcpy(r->ab + alen + 1, b, blen + 1);
     size_t cap = t->cap;
-    if (grow(s, t, 0)) {
+    if (grow(t)) {
         free(r);
         return *err = oom(s), NULL;
     }
     s->recs[s->nrecs++] = r;
     r->idx = (uint32_t)s->nrecs;
     t->n++;
-    /* each probe is a cache miss or more in a table of this size: the empty slot found above
-     * is still the one unless the table grew */
-    if (t->cap != cap) at = probe(s, t, 0, a, alen, b, blen);
-    *at = r->idx;
+    /* the empty slot found above is still the one unless the table grew */
+    if (t->cap != cap) at = probe(s, t, 0, h, a, alen, b, blen);
+    *at = (struct slot){ r->idx, h };
     return r;
 }
 
@@ -171,9 +178,10 @@ static struct rec *rec_find(struct dryrun_state *s, struct table *t, const char 
 static struct group *group_find(struct dryrun_state *s, const char *kind, const char *oid, int make)
 {
     size_t alen = strlen(kind), blen = strlen(oid);
-    if (!s->rev.cap && (!make || grow(s, &s->rev, 1))) return NULL;
-    uint32_t *at = probe(s, &s->rev, 1, kind, alen, oid, blen);
-    if (*at) return &s->groups[*at - 1];
+    uint32_t h = hash2(kind, alen, oid, blen);
+    if (!s->rev.cap && (!make || grow(&s->rev))) return NULL;
+    struct slot *at = probe(s, &s->rev, 1, h, kind, alen, oid, blen);
+    if (at->idx) return &s->groups[at->idx - 1];
     if (!make) return NULL;
     if (s->ngroups == s->capgroups) {
         size_t cap = s->capgroups ? s->capgroups * 2 : 1024;
@@ -189,14 +197,14 @@ static struct group *group_find(struct dryrun_state *s, const char *kind, const 
     memcpy(g->key, kind, alen + 1);
     memcpy(g->key + alen + 1, oid, blen + 1);
     size_t tcap = s->rev.cap;
-    if (grow(s, &s->rev, 1)) {
+    if (grow(&s->rev)) {
         free(g->key);
         return NULL;
     }
     s->ngroups++;
     s->rev.n++;
-    if (s->rev.cap != tcap) at = probe(s, &s->rev, 1, kind, alen, oid, blen);
-    *at = (uint32_t)s->ngroups;
+    if (s->rev.cap != tcap) at = probe(s, &s->rev, 1, h, kind, alen, oid, blen);
+    *at = (struct slot){ (uint32_t)s->ngroups, h };
     return g;
 }
 
@@ -223,6 +231,34 @@ static void group_remove(struct group *g, uint32_t rec)
         }
 }
 
+static void rev_clear(struct dryrun_state *s)
+{
+    for (size_t i = 0; i < s->ngroups; i++) {
+        free(s->groups[i].key);
+        free(s->groups[i].recs);
+    }
+    s->ngroups = 0;
+    free(s->rev.slot);
+    s->rev = (struct table){ 0 };
+    s->rev_on = 0;
+}
+
+/* The reverse table of every link with a value, as idmap_put would have kept it. */
+static int rev_build(struct dryrun_state *s)
+{
+    s->rev_on = 1;
+    for (size_t i = 0; i < s->nrecs; i++) {
+        const struct rec *r = s->recs[i];
+        if (!r->link || !r->c) continue;
+        struct group *g = group_find(s, r->ab, r->c, 1);
+        if (!g || group_add(g, r->idx)) {
+            rev_clear(s);
+            return oom(s);
+        }
+    }
+    return 0;
+}
+
 
 /* Within an attempt, keeps what a write to r replaces; the caller then must not free r->c. */
 static int keep_undo(struct dryrun_state *s, struct rec *r, int idmap)
@@ -247,19 +283,19 @@ static int idmap_put(void *ud, const char *kind, const char *sid, const char *oi
     if (!r) return -1;
     if (r->c && strcmp(r->c, oid) == 0) return 0;
     char *c = strdup(oid);
-    struct group *g = c ? group_find(s, kind, oid, 1) : NULL;
+    struct group *g = NULL;
     uint32_t idx = r->idx;
-    if (!g || group_add(g, idx)) {
+    if (!c || (s->rev_on && (!(g = group_find(s, kind, oid, 1)) || group_add(g, idx)))) {
         free(c);
         return oom(s);
     }
     if (keep_undo(s, r, 1)) {
-        group_remove(g, idx);
+        if (g) group_remove(g, idx);
         free(c);
         return -1;
     }
     if (r->c) {
-        struct group *old = group_find(s, kind, r->c, 0);
+        struct group *old = s->rev_on ? group_find(s, kind, r->c, 0) : NULL;
         if (old) group_remove(old, idx);
         if (!s->attempt) free(r->c);
     } else {
@@ -280,6 +316,7 @@ static int idmap_get(void *ud, const char *kind, const char *id, int reverse, co
         *out = r->c;
         return 0;
     }
+    if (!s->rev_on && rev_build(s)) return -1;
     struct group *g = group_find(s, kind, id, 0);
     const struct rec *oldest = NULL;
     for (size_t i = 0; g && i < g->n; i++) {
@@ -347,7 +384,7 @@ void dryrun_state_rollback(struct dryrun_state *s)
     while (s->nundo) {
         struct undo *u = &s->undo[--s->nundo];
         struct rec *r = u->r;
-        if (u->idmap) {
+        if (u->idmap && s->rev_on) {
             uint32_t idx = r->idx;
             struct group *g = group_find(s, r->ab, r->c, 0);
             if (g) group_remove(g, idx);
@@ -371,16 +408,12 @@ void dryrun_state_free(struct dryrun_state *s)
         free(s->recs[i]->c);
         free(s->recs[i]);
     }
-    for (size_t i = 0; i < s->ngroups; i++) {
-        free(s->groups[i].key);
-        free(s->groups[i].recs);
-    }
+    rev_clear(s);
     dryrun_state_commit(s);
     free(s->undo);
     free(s->recs);
     free(s->groups);
     free(s->idmap.slot);
     free(s->kv.slot);
-    free(s->rev.slot);
     free(s);
 }

@@ -90,10 +90,11 @@ static void test_kv_basics(void **state)
     dryrun_state_free(s);
 }
 
-/* Random operations on both, many more than the first table sizes (the tables grow). */
-static void test_same_as_store(void **state)
+/* Random operations on both, many more than the first table sizes (the tables grow). The
+ * reverse table is built on the first reverse lookup: from the first operation on, or only
+ * after `late` operations (built then from every link so far). */
+static void same_as_store(int late)
 {
-    (void)state;
     struct store *st = NULL;
     char err[256];
     assert_int_equal(store_open(&st, ":memory:", 0, err, sizeof err), 0);
@@ -115,7 +116,7 @@ static void test_same_as_store(void **state)
             break;
         }
         case 2: check_get(st, s, kind, a, 0); break;
-        case 3: check_get(st, s, kind, b, 1); break;
+        case 3: if (i >= late) check_get(st, s, kind, b, 1); break;
         case 4:
             snprintf(val, sizeof val, "{\"v\":%u}", r % 97);
             if (r % 5 == 0) {
@@ -141,12 +142,23 @@ static void test_same_as_store(void **state)
     store_close(st);
 }
 
+static void test_same_as_store(void **state)
+{
+    (void)state;
+    same_as_store(0);
+}
+
+static void test_same_as_store_reverse_late(void **state)
+{
+    (void)state;
+    same_as_store(15000);
+}
+
 /* Attempts (dryrun_state_begin): random writes, each attempt kept or undone at random. The
  * store gets the writes of kept attempts only: after every attempt the two must answer alike,
  * values and the reverse lookup's oldest link (ages restored by a rollback) included. */
-static void test_attempts(void **state)
+static void attempts(int late)
 {
-    (void)state;
     struct store *st = NULL;
     char err[256];
     assert_int_equal(store_open(&st, ":memory:", 0, err, sizeof err), 0);
@@ -189,7 +201,7 @@ static void test_attempts(void **state)
             snprintf(b, sizeof b, "oz-%d", i % 40);
             for (int k = 0; k < 2; k++) {
                 check_get(st, s, kinds[k], a, 0);
-                check_get(st, s, kinds[k], b, 1);
+                if (round >= late) check_get(st, s, kinds[k], b, 1);
             }
             check_kv(st, s, a);
         }
@@ -199,13 +211,52 @@ static void test_attempts(void **state)
     store_close(st);
 }
 
+static void test_attempts(void **state)
+{
+    (void)state;
+    attempts(0);
+}
+
+/* The reverse table is first built in round 2000's checks, after ~700 rollbacks: from the
+ * values the rollbacks restored. */
+static void test_attempts_reverse_late(void **state)
+{
+    (void)state;
+    attempts(2000);
+}
+
+/* A reverse lookup first made inside an attempt builds the table from the attempt's writes
+ * too; its rollback must then take them out of it again. */
+static void test_reverse_built_in_attempt(void **state)
+{
+    (void)state;
+    struct dryrun_state *s = dryrun_state_new();
+    const char *got;
+    assert_int_equal(ops->idmap_put(s, "customer", "1", "oz-1"), 0);
+    dryrun_state_begin(s);
+    assert_int_equal(ops->idmap_put(s, "customer", "1", "oz-2"), 0);
+    assert_int_equal(ops->idmap_put(s, "customer", "2", "oz-1"), 0);
+    assert_int_equal(ops->idmap_get(s, "customer", "oz-2", 1, &got), 0);
+    assert_string_equal(got, "1");
+    assert_int_equal(ops->idmap_get(s, "customer", "oz-1", 1, &got), 0);
+    assert_string_equal(got, "2");
+    dryrun_state_rollback(s);
+    assert_int_equal(ops->idmap_get(s, "customer", "oz-2", 1, &got), STORE_NOTFOUND);
+    assert_int_equal(ops->idmap_get(s, "customer", "oz-1", 1, &got), 0);
+    assert_string_equal(got, "1");
+    dryrun_state_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_idmap_basics),
         cmocka_unit_test(test_kv_basics),
         cmocka_unit_test(test_same_as_store),
+        cmocka_unit_test(test_same_as_store_reverse_late),
         cmocka_unit_test(test_attempts),
+        cmocka_unit_test(test_attempts_reverse_late),
+        cmocka_unit_test(test_reverse_built_in_attempt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
