@@ -332,7 +332,7 @@ int dryrun_cmd(int argc, char **argv)
     struct dryrun_reader *rd =
         rp.scratch ? dryrun_reader_open_prep(in, threaded, threaded ? prepare_event : NULL) : NULL;
     /* A read an event's own recording lacks is looked up in the rest of the file (stdin has
-     * no rest to read); with a second core the index is built from the start. */
+     * no rest to read); with a second core, threads build the index from the first lookup. */
     if (in != stdin)
         rp.ix = dryrun_index_new(events, in_size, threaded ? DRYRUN_INDEX_THREADS : 0);
     if (!rd || (in != stdin && !rp.ix)) {

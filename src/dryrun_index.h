@@ -5,8 +5,9 @@
  * is answered by its last recording in the file, so what the index answers never depends on
  * when it is built.
  *
- * The file is indexed in chunks, from the last one backwards, by builder threads that start at
- * once (with a second core), or by the caller on the first lookup (without one). A lookup looks
+ * The file is indexed in chunks, from the last one backwards: the last one by the first lookup,
+ * the others by builder threads that start when a lookup needs more than the last chunk (with
+ * a second core), or by the caller's lookups (without one). A lookup looks
  * through the chunks from the last and waits only for those it has to read: the reads an
  * event's own recording lacks were mostly recorded by events shortly after it, or by the
  * traffic's last ones, so the replay does not wait for a pass over the whole file (0.7 s of a
@@ -24,7 +25,8 @@
 struct dryrun_index;
 
 /* The index of the recording at path (size bytes; < 0: unknown, one chunk). threads: builder
- * threads to start now (0: chunks are built by lookups). NULL on no memory. */
+ * threads to start once a lookup needs more than the last chunk (0: chunks are built by
+ * lookups). NULL on no memory. */
 struct dryrun_index *dryrun_index_new(const char *path, long size, int threads);
 /* The last recording of this read (kind an enum rules_io_kind), or NULL: not a read, or
  * recorded nowhere. Valid until dryrun_index_free. Not thread-safe: one caller. */

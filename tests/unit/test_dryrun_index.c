@@ -10,6 +10,7 @@
 #include "dryrun_index.h"
 #include "rules.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,13 +133,52 @@ static void test_answers_stay(void **state)
     dryrun_index_free(ix);
 }
 
+static int threads_now(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    int n = 0;
+    assert_non_null(d);
+    for (struct dirent *e; (e = readdir(d));) n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* No builder starts before a lookup needs more than the file's last chunk: a replay that looks
+ * up no read, or only reads recorded again at the end, never reads the whole file twice. */
+static void test_builders_start_when_needed(void **state)
+{
+    (void)state;
+    write_recording();
+    int before = threads_now();
+    struct dryrun_index *ix = dryrun_index_new(path, file_size, 2);
+    assert_non_null(ix);
+    assert_int_equal(threads_now(), before);
+    assert_null(dryrun_index_find(ix, RULES_IO_ORDEREZ, "POST", "/w/1", "{}")); /* a write */
+    assert_int_equal(threads_now(), before);
+    /* every /p/ path recurs in the last chunk: this lookup builds that chunk, and no more */
+    const struct dryrun_call *c = dryrun_index_find(ix, RULES_IO_ORDEREZ, "GET", "/p/1", NULL);
+    assert_non_null(c);
+    char want[32];
+    snprintf(want, sizeof want, "r%d", LINES - 1 - (LINES - 1 - 1) % PATHS);
+    assert_string_equal(c->response, want);
+    assert_int_equal(threads_now(), before);
+    /* /u/0 is in the first chunk only: the builders start (and may be done by now) */
+    check_answers(ix);
+    dryrun_index_free(ix);
+    assert_int_equal(threads_now(), before);
+}
+
 /* Freed while its builders are still at work (a replay that ends early): they stop after
  * their chunk; nothing leaks or hangs. */
 static void test_free_midway(void **state)
 {
     (void)state;
     write_recording();
-    for (int i = 0; i < 20; i++) dryrun_index_free(dryrun_index_new(path, file_size, 2));
+    for (int i = 0; i < 20; i++) {
+        struct dryrun_index *ix = dryrun_index_new(path, file_size, 2);
+        if (i % 2) assert_non_null(dryrun_index_find(ix, RULES_IO_ORDEREZ, "GET", "/p/1", NULL));
+        dryrun_index_free(ix);
+    }
     dryrun_index_free(NULL);
     assert_null(dryrun_index_find(NULL, RULES_IO_ORDEREZ, "GET", "/p/1", NULL));
 }
@@ -173,6 +213,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_last_recording_wins),
         cmocka_unit_test(test_answers_stay),
+        cmocka_unit_test(test_builders_start_when_needed),
         cmocka_unit_test(test_free_midway),
         cmocka_unit_test(test_missing_file),
     };
