@@ -144,9 +144,10 @@ static size_t envelope(const struct dryrun_event *ev, const char *topic, char **
 static void prepare_event(const struct dryrun_event *ev, struct dryrun_prep *p)
 {
     char topic[sizeof ((struct dryrun_entry *)0)->topic];
+    struct dryrun_doc *d = p->doc;
     rules_runner_topic(ev->source, ev->topic, topic, sizeof topic);
-    p->len = envelope(ev, topic, &p->text, &p->cap);
-    if (!p->len || json_tape_parse(&p->tape, p->text, p->len)) p->tape.text = NULL;
+    d->len = envelope(ev, topic, &d->text, &d->cap);
+    if (!d->len || json_tape_parse(&d->tape, d->text, d->len)) d->tape.text = NULL;
     p->nresponses = 0;
     if (ev->ncalls > p->responses_cap) {
         struct json_tape *t = realloc(p->responses, ev->ncalls * sizeof *t);
@@ -169,6 +170,7 @@ static void replay_event(struct replay *rp, struct dryrun_event *ev, struct dryr
 {
     const char *env = rp->env;
     const struct json_tape *tape = NULL;
+    struct dryrun_doc *doc = NULL; /* lent to the rules with its tape: not copied */
     int unmetered = 1;
 again:
     rules_runner_topic(ev->source, ev->topic, out->topic, sizeof out->topic);
@@ -179,9 +181,10 @@ again:
         out->status = "no rule";
         return;
     }
-    if (ev->prep && ev->prep->len) { /* made ahead by prepare_event, with the same topic */
-        env = ev->prep->text;
-        tape = ev->prep->tape.text ? &ev->prep->tape : NULL;
+    if (ev->prep && ev->prep->doc->len) { /* made ahead by prepare_event, with the same topic */
+        doc = ev->prep->doc;
+        env = doc->text;
+        tape = doc->tape.text ? &doc->tape : NULL;
     } else if (envelope(ev, out->topic, &rp->env, &rp->env_cap)) {
         env = rp->env;
     } else {
@@ -191,7 +194,7 @@ again:
     /* The recorded job id keeps ez.uuid() and everything derived from it as recorded. */
     struct rules_ctx ctx = { NULL, ev->job_id ? ev->job_id : out->event_id, on_emit, out,
                              ev->received_at, on_trace, &dryrun_state_ops, rp->state, 1, tape,
-                             unmetered };
+                             unmetered, tape ? dryrun_doc_lend : NULL, doc };
     struct rules_run *run = NULL;
     dryrun_state_begin(rp->state);
     enum rules_status st = rules_run_start(rp->rules, out->topic, env, &ctx, &run);

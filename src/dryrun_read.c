@@ -455,6 +455,36 @@ out:
     lua_settop(L, 0);
 }
 
+void dryrun_doc_lend(void *owner, int delta)
+{
+    struct dryrun_doc *d = owner;
+    if (delta > 0) {
+        atomic_fetch_add_explicit(&d->refs, delta, memory_order_relaxed);
+        return;
+    }
+    /* acq_rel: a holder's reads of the doc happen before its reuse (own_doc) or free */
+    if (atomic_fetch_sub_explicit(&d->refs, 1, memory_order_acq_rel) == 1) {
+        free(d->text);
+        json_tape_free(&d->tape);
+        free(d);
+    }
+}
+
+/* The slot's doc, for prepare to write: the last one when no document holds it any more, else
+ * a new one with the last one's room (it grows no further). NULL on no memory. */
+static struct dryrun_doc *own_doc(struct slot *s)
+{
+    struct dryrun_doc *d = s->prep.doc, *n;
+    if (d && atomic_load_explicit(&d->refs, memory_order_acquire) == 1) return d;
+    if ((n = calloc(1, sizeof *n))) {
+        atomic_init(&n->refs, 1);
+        if (d && d->cap && (n->text = malloc(d->cap))) n->cap = d->cap;
+        if (d) json_tape_reserve(&n->tape, d->tape.tok_cap, d->tape.bytes_cap); /* a hint */
+    }
+    if (d) dryrun_doc_lend(d, -1);
+    return s->prep.doc = n;
+}
+
 /* Reads and parses the next non-blank line into s; 0 at the end of the input. */
 static int read_one(struct dryrun_reader *r, struct slot *s)
 {
@@ -468,7 +498,7 @@ static int read_one(struct dryrun_reader *r, struct slot *s)
         s->ev.offset = r->offset;
         parse_line(r, s, r->line, (size_t)len);
         s->ev.prep = NULL;
-        if (r->prepare && !s->ev.problem) {
+        if (r->prepare && !s->ev.problem && own_doc(s)) {
             r->prepare(&s->ev, &s->prep);
             s->ev.prep = &s->prep;
         }
@@ -585,8 +615,7 @@ void dryrun_reader_close(struct dryrun_reader *r)
         free(r->slots[i].arena);
         free(r->slots[i].refs);
         free(r->slots[i].ev.calls);
-        free(r->slots[i].prep.text);
-        json_tape_free(&r->slots[i].prep.tape);
+        if (r->slots[i].prep.doc) dryrun_doc_lend(r->slots[i].prep.doc, -1);
         for (size_t k = 0; k < r->slots[i].prep.responses_cap; k++)
             json_tape_free(&r->slots[i].prep.responses[k]);
         free(r->slots[i].prep.responses);

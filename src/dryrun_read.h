@@ -8,6 +8,7 @@
 
 #include "json_tape.h"
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,11 +23,23 @@ struct dryrun_call {
     int op_set;
 };
 
-/* What the caller made of an event ahead, on the reader's thread (dryrun_reader_open_prep). */
-struct dryrun_prep {
+/* A text made ahead and its tape, which the replay lends to the rules (rules_ctx.event_lend)
+ * rather than having them copied: a document may then hold it after its event, so it is
+ * counted. refs: one for the slot that made it (which makes a new one when a document still
+ * holds it), one for each holder (dryrun_doc_lend); freed at 0, on whichever thread. */
+struct dryrun_doc {
+    atomic_int refs;
     char *text;                   /* len 0: nothing made */
     size_t len, cap;
     struct json_tape tape;        /* of text; tape.text NULL: none */
+};
+
+/* rules_ctx.event_lend for a struct dryrun_doc (owner). */
+void dryrun_doc_lend(void *owner, int delta);
+
+/* What the caller made of an event ahead, on the reader's thread (dryrun_reader_open_prep). */
+struct dryrun_prep {
+    struct dryrun_doc *doc;       /* its own (refs 1) when prepare is called */
     struct json_tape *responses;  /* [i]: of calls[i].response, for i < nresponses (text NULL: none) */
     size_t nresponses, responses_cap;
 };

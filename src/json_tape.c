@@ -173,6 +173,23 @@ int json_tape_parse(struct json_tape *t, const char *s, size_t len)
     return 0;
 }
 
+int json_tape_reserve(struct json_tape *t, size_t ntok, size_t nbytes)
+{
+    if (ntok > t->tok_cap) {
+        struct json_tok *k = realloc(t->tok, ntok * sizeof *k);
+        if (!k) return -1;
+        t->tok = k;
+        t->tok_cap = ntok;
+    }
+    if (nbytes > t->bytes_cap) {
+        unsigned char *b = realloc(t->bytes, nbytes);
+        if (!b) return -1;
+        t->bytes = b;
+        t->bytes_cap = nbytes;
+    }
+    return 0;
+}
+
 void json_tape_free(struct json_tape *t)
 {
     free(t->tok);

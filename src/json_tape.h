@@ -52,6 +52,9 @@ struct json_tape {
  * when the direct decoder would not decode s itself (bad JSON, a very long number, a text over
  * 4 GB) or memory ran out: the text is then decoded the usual way. Reuses t's buffers. */
 int json_tape_parse(struct json_tape *t, const char *s, size_t len);
+/* Room for ntok tokens and nbytes unescaped bytes, made ahead (a fresh tape for a text the size
+ * of an earlier one grows no further). 0, or -1 on no memory (the tape is then as it was). */
+int json_tape_reserve(struct json_tape *t, size_t ntok, size_t nbytes);
 void json_tape_free(struct json_tape *t);
 
 #endif

@@ -328,7 +328,8 @@ static int l_run(lua_State *L)
     struct run_state rs;
     memset(&rs, 0, sizeof rs);
     struct rules_ctx ctx = { h->store, opt_long(L, 4, "job_id", 0), on_emit, &rs,
-                             opt_long(L, 4, "now_ms", 0), on_trace, NULL, NULL, 0, NULL, 0 };
+                             opt_long(L, 4, "now_ms", 0), on_trace, NULL, NULL, 0, NULL, 0,
+                             NULL, NULL };
     rules_run_start(h->rules, topic, event, &ctx, &rs.run);
     if (!rs.run) return luaL_error(L, "ezhost: out of memory");
     lua_pushcfunction(L, run_loop);                     /* 5 */

@@ -11,7 +11,9 @@
  *
  * The state a rule cannot see: a document is one userdata holding a copy of the tape, its text
  * and the marks (GC-managed, so allocated through the rules state's allocator and counted
- * against its memory cap, and alive as long as any of its lazy tables), with two metatables of
+ * against its memory cap, and alive as long as any of its lazy tables), or only the marks and
+ * the lender's tape and text (lua_json_decode_lazy_lent: copying them was ~6 % of a dry-run's
+ * rule thread, and made most of the bytes its collector paced itself by), with two metatables of
  * its own, objects' and arrays' (the latter named "ez.json.array" as the marker is, so
  * tostring and error messages read the same), each holding the document under a light key;
  * a lazy table holds its token under another light key (tok_key). */
@@ -47,6 +49,8 @@ struct lazy_doc {
     const void *last_t;
     size_t last_i;
     const struct lazy_index *last_ix;
+    lua_json_lend lend;          /* set: tok, bytes and text are lent (see doc_gc) */
+    void *owner;
 };
 
 /* The members of a large object by name: open addressing on a hash of the name's words (those
@@ -146,12 +150,18 @@ struct bld {
     struct scache *cache;
 };
 
+static void check_held(lua_State *L, const struct lazy_doc *d)
+{
+    if (!d->tok) luaL_error(L, "json: a table read after its document was collected");
+}
+
 /* Sets b up for the document at doc; pushes the cache's table. */
 static void bld_open(struct bld *b, lua_State *L, int doc)
 {
     luaL_checkstack(L, 16, "json: nesting too deep");
     b->L = L;
     b->d = lua_touserdata(L, doc);
+    check_held(L, b->d);
     b->doc = doc;
     b->cache = lua_json_push_scache(L);
     b->cache_tbl = lua_gettop(L);
@@ -163,6 +173,7 @@ static void bld_upvalues(struct bld *b, lua_State *L)
     luaL_checkstack(L, 16, "json: nesting too deep");
     b->L = L;
     b->d = lua_touserdata(L, lua_upvalueindex(1));
+    check_held(L, b->d);
     b->doc = lua_upvalueindex(1);
     b->cache_tbl = lua_upvalueindex(2);
     b->cache = lua_touserdata(L, lua_upvalueindex(3));
@@ -473,7 +484,44 @@ static void make_mts(lua_State *L, int doc)
     lua_settop(L, base);
 }
 
+static const char doc_mt_key = 'g';  /* in the registry: a lent document's metatable */
+
+/* A lent document is collected: give the tape and text back, and make sure nothing reads
+ * them again (check_held). Called once by the collector; __metatable keeps rules from
+ * reaching it (they cannot reach the document anyway). */
+static int doc_gc(lua_State *L)
+{
+    struct lazy_doc *d = lua_touserdata(L, 1);
+    if (d && d->lend) {
+        lua_json_lend lend = d->lend;
+        d->lend = NULL;
+        d->tok = NULL;
+        d->ntok = 0;
+        lend(d->owner, -1);
+    }
+    return 0;
+}
+
+static void push_doc_mt(lua_State *L)
+{
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &doc_mt_key) == LUA_TTABLE) return;
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 2);
+    lua_pushcfunction(L, doc_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushliteral(L, "ez.json");
+    lua_setfield(L, -2, "__metatable");
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &doc_mt_key);
+}
+
 void lua_json_decode_lazy(lua_State *L, const struct json_tape *t, const char *s, size_t len)
+{
+    lua_json_decode_lazy_lent(L, t, s, len, NULL, NULL);
+}
+
+void lua_json_decode_lazy_lent(lua_State *L, const struct json_tape *t, const char *s, size_t len,
+                               lua_json_lend lend, void *owner)
 {
     if (!t || !t->text || t->text != s || t->len != len || !t->ntok ||
         (t->tok[0].kind != JT_OBJECT && t->tok[0].kind != JT_ARRAY)) {
@@ -482,20 +530,36 @@ void lua_json_decode_lazy(lua_State *L, const struct json_tape *t, const char *s
     }
     luaL_checkstack(L, 16, "json: nesting too deep");
     size_t toks = t->ntok * sizeof *t->tok, nmarks = (t->ntok + 7) / 8;
-    struct lazy_doc *d = lua_newuserdatauv(L, sizeof *d + toks + t->nbytes + len + nmarks, 2);
+    struct lazy_doc *d;
+    if (lend) {
+        push_doc_mt(L); /* first: nothing is held if this raises */
+        d = lua_newuserdatauv(L, sizeof *d + nmarks, 2);
+        d->tok = t->tok;
+        d->bytes = t->bytes;
+        d->text = (const unsigned char *)s;
+        d->marks = (unsigned char *)(d + 1);
+        d->lend = lend;
+        d->owner = owner;
+        lua_insert(L, -2);
+        lua_setmetatable(L, -2); /* allocates nothing: doc_gc is armed before the hold */
+        lend(owner, +1);
+    } else {
+        d = lua_newuserdatauv(L, sizeof *d + toks + t->nbytes + len + nmarks, 2);
+        unsigned char *p = (unsigned char *)(d + 1); /* the header keeps the tokens aligned */
+        memcpy(p, t->tok, toks);
+        d->tok = (const struct json_tok *)p;
+        p += toks;
+        if (t->nbytes) memcpy(p, t->bytes, t->nbytes);
+        d->bytes = p;
+        p += t->nbytes;
+        memcpy(p, s, len);
+        d->text = p;
+        d->marks = p + len;
+        d->lend = NULL;
+    }
     int doc = lua_gettop(L);
-    unsigned char *p = (unsigned char *)(d + 1); /* the header keeps the tokens aligned */
-    memcpy(p, t->tok, toks);
-    d->tok = (const struct json_tok *)p;
     d->ntok = t->ntok;
-    p += toks;
-    if (t->nbytes) memcpy(p, t->bytes, t->nbytes);
-    d->bytes = p;
-    p += t->nbytes;
-    memcpy(p, s, len);
-    d->text = p;
-    d->end = p + len;
-    d->marks = p + len;
+    d->end = d->text + len;
     memset(d->marks, 0, nmarks);
     d->last_t = NULL;
     d->last_i = 0;

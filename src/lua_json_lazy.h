@@ -22,6 +22,15 @@ struct json_tape;
  * tape, s is decoded eagerly by lua_json_decode (and its errors raised). May raise (memory). */
 void lua_json_decode_lazy(lua_State *L, const struct json_tape *t, const char *s, size_t len);
 
+/* The same, t and s lent instead of copied (a tape made on another thread for this state, as
+ * the dry-run's): lend(owner, +1) once the document holds them, lend(owner, -1) when it is
+ * collected (at a collection or lua_close, on the state's thread). A lazy table read after
+ * that (only a finalizer could still reach one) raises instead of reading them. Without a
+ * lend function, as lua_json_decode_lazy. */
+typedef void (*lua_json_lend)(void *owner, int delta);
+void lua_json_decode_lazy_lent(lua_State *L, const struct json_tape *t, const char *s, size_t len,
+                               lua_json_lend lend, void *owner);
+
 /* Fills the lazy table at idx (deep: and every table that filling makes, all the way down).
  * Returns 1 if it was lazy, 0 for anything else (a cheap check: no metatable, or not ours).
  * May raise (memory); the table is then left as it was. */

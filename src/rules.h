@@ -110,6 +110,11 @@ struct rules_ctx {           /* what bindings need from the host; set per run, c
      * changes are not undone: rules must keep state in ez.kv/ez.idmap (a reload or restart
      * loses the rest too). */
     int unmetered;
+    /* NULL, or event_tape and event_json are lent, not copied, to the event's lazy tables:
+     * event_lend(event_owner, +1) as they take them, -1 when they are collected, maybe after
+     * the run (lua_json_decode_lazy_lent). */
+    void (*event_lend)(void *owner, int delta);
+    void *event_owner;
 };
 #define RULES_UNMETERED_NS_PER_INSN 0.1
 #define RULES_UNMETERED_MIN_BUDGET 1000000

@@ -176,6 +176,8 @@ struct setup_args {
     const char *topic;
     const char *event;
     const struct json_tape *tape;   /* NULL, or the event's tape */
+    void (*lend)(void *owner, int delta); /* NULL, or tape and event are lent (rules_ctx) */
+    void *owner;
 };
 
 /* Protected: the coroutine, anchored in the registry, with handler and decoded event. The
@@ -194,9 +196,12 @@ static int run_setup(lua_State *L)
     if (a->event) {
         size_t len = strlen(a->event);
         const struct json_tape *t = a->tape;
-        if (!t || t->text != a->event || t->len != len)
+        if (t && t->text == a->event && t->len == len) {
+            lua_json_decode_lazy_lent(L, t, a->event, len, a->lend, a->owner);
+        } else {
             t = json_tape_parse(&v->tape, a->event, len) == 0 ? &v->tape : NULL;
-        lua_json_decode_lazy(L, t, a->event, len);
+            lua_json_decode_lazy(L, t, a->event, len);
+        }
         if (!lua_istable(L, -1)) luaL_error(L, "event: not a JSON object");
     } else {
         lua_newtable(L);
@@ -362,6 +367,8 @@ enum rules_status rules_run_new(struct rules_version *v, const char *topic,
     run->co_ref = LUA_NOREF;
     if (ctx) run->ctx = *ctx;
     run->ctx.event_tape = NULL; /* the caller's, for the setup below only */
+    run->ctx.event_lend = NULL;
+    run->ctx.event_owner = NULL;
     run->meter.budget = v->budget;
     if (v->run) {  /* from inside a binding (an emit callback): the state is mid-resume */
         run->error = strdup("rules_run_start called while another run is executing");
@@ -376,7 +383,8 @@ enum rules_status rules_run_new(struct rules_version *v, const char *topic,
         run->ekind = RULES_EK_RULE;
         return run->status;
     }
-    struct setup_args a = { run, topic, event_json, ctx ? ctx->event_tape : NULL };
+    struct setup_args a = { run, topic, event_json, ctx ? ctx->event_tape : NULL,
+                            ctx ? ctx->event_lend : NULL, ctx ? ctx->event_owner : NULL };
     v->mem.refused = 0;
     int st = rules_pcall(v, run_setup, &a, err, sizeof err);
     if (st != LUA_OK) {

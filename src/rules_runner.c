@@ -101,7 +101,7 @@ static enum engine_run_status rr_start(void *ud, const struct engine_job_info *j
     if (!env) return ENGINE_RUN_FAILED;
     snprintf(env, cap, "{\"id\":%" PRId64 ",\"source\":\"%s\",\"topic\":\"%s\",\"payload\":%s}",
              job->event_id, job->source, topic, event_json);
-    struct rules_ctx ctx = { rr->store, job->id, on_emit, x, 0, NULL, NULL, NULL, 0, NULL, 0 };
+    struct rules_ctx ctx = { rr->store, job->id, on_emit, x, 0, NULL, NULL, NULL, 0, NULL, 0, NULL, NULL };
     enum rules_status st = rules_run_start(rr->rules, topic, env, &ctx, &x->run);
     free(env);
     if (!x->run) return ENGINE_RUN_FAILED;

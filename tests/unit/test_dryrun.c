@@ -261,12 +261,13 @@ static void test_many_events(void **state)
  * id and body into the text), and the event carries what it made; a problem line has none. */
 static void prepare_id(const struct dryrun_event *ev, struct dryrun_prep *p)
 {
+    struct dryrun_doc *d = p->doc;
     size_t need = strlen(ev->body) + 32;
-    if (need > p->cap) {
-        p->text = realloc(p->text, need);
-        p->cap = need;
+    if (need > d->cap) {
+        d->text = realloc(d->text, need);
+        d->cap = need;
     }
-    p->len = (size_t)snprintf(p->text, p->cap, "%lld %s", (long long)ev->id, ev->body);
+    d->len = (size_t)snprintf(d->text, d->cap, "%lld %s", (long long)ev->id, ev->body);
 }
 
 static void test_prepare(void **state)
@@ -294,11 +295,59 @@ static void test_prepare(void **state)
             assert_null(ev->problem);
             assert_non_null(ev->prep);
             snprintf(want, sizeof want, "%d {\"n\":%d}", n, n);
-            assert_string_equal(ev->prep->text, want);
-            assert_int_equal(ev->prep->len, strlen(want));
+            assert_string_equal(ev->prep->doc->text, want);
+            assert_int_equal(ev->prep->doc->len, strlen(want));
         }
         assert_int_equal(n, 301);
         dryrun_reader_close(r);
+    }
+    fclose(f);
+}
+
+/* A doc still held after its event (lent to the rules: rules_ctx.event_lend) is never written
+ * again: its slot makes another, and the held one keeps its text until it is let go, even
+ * after the reader is closed. */
+static void test_prepare_held(void **state)
+{
+    (void)state;
+    FILE *f = fopen(tmpl, "w+");
+    assert_non_null(f);
+    for (int i = 1; i <= 200; i++)
+        fprintf(f, "{\"event\":{\"id\":%d,\"source\":\"shopify\",\"topic\":\"t\",\"body\":\"{\\\"n\\\":%d}\"}}\n",
+                i, i);
+    for (int threaded = 0; threaded < 2; threaded++) {
+        rewind(f);
+        struct dryrun_reader *r = dryrun_reader_open_prep(f, threaded, prepare_id);
+        struct dryrun_doc *held[8];
+        char want[8][64];
+        int nheld = 0, n = 0;
+        struct dryrun_event *ev;
+        while ((ev = dryrun_reader_next(r)) != NULL) {
+            n++;
+            assert_non_null(ev->prep);
+            for (int k = 0; k < nheld; k++) {
+                assert_ptr_not_equal(ev->prep->doc, held[k]);
+                assert_string_equal(held[k]->text, want[k]);
+            }
+            char now[64];
+            snprintf(now, sizeof now, "%d {\"n\":%d}", n, n);
+            assert_string_equal(ev->prep->doc->text, now);
+            if (n % 23 == 1 && nheld < 8) { /* held twice, as a run that ran again holds it */
+                held[nheld] = ev->prep->doc;
+                dryrun_doc_lend(held[nheld], +1);
+                dryrun_doc_lend(held[nheld], +1);
+                dryrun_doc_lend(held[nheld], -1);
+                snprintf(want[nheld], sizeof want[nheld], "%s", now);
+                nheld++;
+            }
+        }
+        assert_int_equal(n, 200);
+        assert_int_equal(nheld, 8);
+        dryrun_reader_close(r);
+        for (int k = 0; k < nheld; k++) {
+            assert_string_equal(held[k]->text, want[k]);
+            dryrun_doc_lend(held[k], -1); /* the last hold: freed */
+        }
     }
     fclose(f);
 }
@@ -383,6 +432,7 @@ int main(void)
         cmocka_unit_test(test_edits_as_before),
         cmocka_unit_test(test_many_events),
         cmocka_unit_test(test_prepare),
+        cmocka_unit_test(test_prepare_held),
         cmocka_unit_test(test_ranges),
         cmocka_unit_test(test_operation_name),
     };

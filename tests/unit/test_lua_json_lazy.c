@@ -182,14 +182,58 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Pushes the document: lazily (from a tape of it) or eagerly. Returns 1 if the lazy one is
- * lazy indeed (a tape was made and the document is a table with members). */
+/* A lent document's tape and text (lua_json_decode_lazy_lent), each its own: freed when the
+ * document lets go of them. loans_out counts the holds not yet let go. */
+struct loan {
+    struct json_tape tape;
+    char *text;
+    int held;
+};
+static int loans_out;
+
+static void lend(void *owner, int delta)
+{
+    loans_out += delta;
+    ((struct loan *)owner)->held += delta;
+    if (delta < 0) {
+        struct loan *l = owner;
+        json_tape_free(&l->tape);
+        free(l->text);
+        free(l);
+    }
+}
+
+/* Pushes a lent document of text, as the dry-run lends its tapes. 1 if it is lazy. */
+static int push_lent(lua_State *l, const char *text, size_t len)
+{
+    struct loan *ln = calloc(1, sizeof *ln);
+    assert_non_null(ln);
+    ln->text = malloc(len + 1);
+    assert_non_null(ln->text);
+    memcpy(ln->text, text, len);
+    ln->text[len] = 0;
+    int taped = json_tape_parse(&ln->tape, ln->text, len) == 0;
+    lua_json_decode_lazy_lent(l, taped ? &ln->tape : NULL, ln->text, len, lend, ln);
+    if (!ln->held) { /* nothing holds it: decoded eagerly */
+        json_tape_free(&ln->tape);
+        free(ln->text);
+        free(ln);
+        return 0;
+    }
+    assert_int_equal(ln->held, 1);
+    return lua_json_lazy_is(l, -1);
+}
+
+/* Pushes the document: eagerly (0), lazily from a tape of it that is copied (1), or lent (2).
+ * Returns 1 if the lazy one is lazy indeed (a tape was made and the document is a table with
+ * members). */
 static int push_doc(const char *text, size_t len, int lazy)
 {
     if (!lazy) {
         lua_json_decode(L, text, len);
         return 0;
     }
+    if (lazy == 2) return push_lent(L, text, len);
     int taped = json_tape_parse(&tape, text, len) == 0;
     lua_json_decode_lazy(L, taped ? &tape : NULL, text, len);
     memset(tape.tok, 0xA5, tape.tok_cap * sizeof *tape.tok); /* the copy must be what is read */
@@ -206,8 +250,8 @@ static void differential(const char *text, size_t len, unsigned seed, int nops)
     lua_json_decode(L, text, len);
     if (lua_pcall(L, 1, 1, 0)) fail_msg("keys: %s", lua_tostring(L, -1));
     int keys = lua_gettop(L);
-    const char *log[2];
-    for (int lazy = 0; lazy < 2; lazy++) {
+    const char *log[3];
+    for (int lazy = 0; lazy < 3; lazy++) {
         lua_rawgeti(L, LUA_REGISTRYINDEX, driver_ref);
         if (push_doc(text, len, lazy)) lazy_docs++;
         lua_pushvalue(L, keys);
@@ -218,6 +262,7 @@ static void differential(const char *text, size_t len, unsigned seed, int nops)
         log[lazy] = lua_tostring(L, -1);
     }
     docs++;
+    if (strcmp(log[1], log[2])) fail_msg("seed %u: the lent document differs from the copied one", seed);
     if (strcmp(log[0], log[1])) {
         if (getenv("LAZY_TEST_DUMP")) {
             FILE *f = fopen("/tmp/lazy_eager.log", "w");
@@ -514,6 +559,62 @@ static void test_memory_cap(void **state)
     lua_settop(L, 0);
 }
 
+/* A lent document holds its tape while any of its tables lives, lets go once they are all
+ * collected, and at lua_close; a table read after that (a finalizer can still reach one) raises
+ * instead of reading what was let go. */
+static void test_lent(void **state)
+{
+    (void)state;
+    const char *doc = "{\"a\":1,\"b\":{\"c\":[1,2],\"e\":\"x\"}}";
+    lua_settop(L, 0);
+    lua_gc(L, LUA_GCCOLLECT);
+    int before = loans_out;
+    assert_int_equal(push_lent(L, doc, strlen(doc)), 1);
+    lua_getfield(L, -1, "b"); /* a nested lazy table keeps the document */
+    lua_remove(L, -2);
+    lua_gc(L, LUA_GCCOLLECT);
+    assert_int_equal(loans_out, before + 1);
+    lua_getfield(L, -1, "e");
+    assert_string_equal(lua_tostring(L, -1), "x");
+    lua_settop(L, 0);
+    lua_gc(L, LUA_GCCOLLECT);
+    assert_int_equal(loans_out, before);
+    /* a scalar holds nothing; an empty table, nothing once collected */
+    assert_int_equal(push_lent(L, "7", 1), 0);
+    assert_int_equal(loans_out, before);
+    assert_int_equal(push_lent(L, "[]", 2), 0);
+    lua_settop(L, 0);
+    lua_gc(L, LUA_GCCOLLECT);
+    assert_int_equal(loans_out, before);
+
+    /* The keeper's finalizer is marked before the document's, so it runs after it: the
+     * document has let go when the finalizer reads a table of it. */
+    if (luaL_dostring(L, "result = nil; box = {}; local b = box\n"
+                         "keeper = setmetatable({}, { __gc = function()\n"
+                         "  local ok, err = pcall(function() return b.t.b.e end)\n"
+                         "  result = ok and 'read ' .. tostring(err) or err end })"))
+        fail_msg("%s", lua_tostring(L, -1));
+    lua_getglobal(L, "box");
+    assert_int_equal(push_lent(L, doc, strlen(doc)), 1);
+    lua_setfield(L, -2, "t");
+    lua_settop(L, 0);
+    if (luaL_dostring(L, "keeper = nil; box = nil")) fail_msg("%s", lua_tostring(L, -1));
+    lua_gc(L, LUA_GCCOLLECT);
+    lua_gc(L, LUA_GCCOLLECT);
+    assert_int_equal(loans_out, before);
+    lua_getglobal(L, "result");
+    assert_non_null(strstr(lua_tostring(L, -1), "json: a table read after its document was collected"));
+    lua_settop(L, 0);
+
+    /* lua_close lets go of every document still alive */
+    lua_State *l2 = luaL_newstate();
+    assert_int_equal(push_lent(l2, doc, strlen(doc)), 1);
+    lua_setglobal(l2, "kept");
+    assert_int_equal(loans_out, before + 1);
+    lua_close(l2);
+    assert_int_equal(loans_out, before);
+}
+
 static int decode_bad(lua_State *l)
 {
     static const char bad[] = "{\"a\":[1,}";
@@ -552,6 +653,7 @@ int main(void)
         cmocka_unit_test(test_metatables),
         cmocka_unit_test(test_memory_cap),
         cmocka_unit_test(test_without_tape),
+        cmocka_unit_test(test_lent),
         cmocka_unit_test(test_fixtures),
         cmocka_unit_test(test_random_documents),
     };
