@@ -35,7 +35,13 @@ CPPFLAGS  += -D_GNU_SOURCE -Isrc -I$(BUILD)
 CFLAGS    ?= $(OPT)
 # -fPIC everywhere: the same objects also build the `ez` Lua module the rule specs load.
 CFLAGS    += -std=c11 -fPIC -MMD -MP $(WARN) $(SANFLAGS) $(shell pkg-config --cflags $(PKGS))
-LDLIBS    += $(shell pkg-config --libs $(PKGS)) -lm
+# The binaries take Lua from the package's static library when it has one (liblua5.4-dev
+# does): calls into the VM and the VM's own calls to the API then skip the shared library's
+# PLT and GOT (bench/dryrun, alternating: a median 5 % faster, the rules thread 4.36 s against
+# 4.58). No rule can load a C module (the rules have no `package`), so no second Lua can come
+# in; the specs' module (ezhost.so) uses the interpreter's Lua, as a module must.
+LUA_A     := $(wildcard $(shell pkg-config --variable=libdir lua5.4)/liblua5.4.a)
+LDLIBS    += $(patsubst -llua5.4,$(or $(LUA_A),-llua5.4),$(shell pkg-config --libs $(PKGS))) -lm
 LDFLAGS   += $(SANFLAGS)
 
 # Every src/*.c is a module; main.c alone holds main(). The wildcard keeps the build from
@@ -112,7 +118,7 @@ $(BIN): $(MAIN_OBJ) $(LIB)
 
 $(EZHOST): $(LIB)
 	@echo "  LINK    $@"
-	$(Q)$(CC) -shared $(LDFLAGS) -o $@ $(BUILD)/lua_ezhost.o $(LIB) $(filter-out -llua5.4,$(LDLIBS))
+	$(Q)$(CC) -shared $(LDFLAGS) -o $@ $(BUILD)/lua_ezhost.o $(LIB) $(filter-out -llua5.4 $(LUA_A),$(LDLIBS))
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB)
 	@mkdir -p $(dir $@)
