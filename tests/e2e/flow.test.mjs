@@ -111,6 +111,9 @@ test('record, then dry-run an edited rule: the expected differences, and no side
   const failed = same.stdout.split('\n').filter((l) => l.includes('"status":"error"')).slice(0, 3);
   assert.equal(summary.failed, 0, failed.join('\n'));
   assert.equal(summary.unanswered, 0);
+  // --json shows each event's state writes (a quiet run does not trace them)
+  const firstDone = same.stdout.split('\n').find((l) => l.includes('"status":"done"'));
+  assert.match(firstDone, /"writes":\[\{[^\]]*"what":"idmap\.put"/);
   const diff0 = spawnSync(BIN, ['dry-run', '--events', rec, '--rules', join(ROOT, 'rules'), '--diff', '--quiet'], { encoding: 'utf8', maxBuffer: 1 << 28 });
   assert.equal(diff0.status, 0, diff0.stderr);
   assert.match(diff0.stdout, /\n0 event\(s\) would make different calls than recorded/);
