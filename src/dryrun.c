@@ -118,6 +118,9 @@ struct replay {
     /* the report shows the state writes (idmap, kv): --json, --expect. Otherwise they are not
      * traced at all (each is described as JSON: ~2.5 % of a quiet run's rule thread) */
     int trace;
+    /* the report shows each event's result (--json, --expect, the text report); otherwise
+     * only whether it says "skipped" counts, and one that cannot is not parsed */
+    int results;
 };
 
 /* The event as its rule gets it, {"id":..,"source":..,"topic":..,"payload":<body>}, into *buf
@@ -232,7 +235,9 @@ again:
     dryrun_state_commit(rp->state);
     out->status = run ? rules_status_name(st) : "nomem";
     if (run && st != RULES_DONE) out->error = strdup(rules_run_error(run) ? rules_run_error(run) : "");
-    if (run && rules_run_result(run)) out->result = json_loads(rules_run_result(run), JSON_DECODE_ANY, NULL);
+    const char *res = run ? rules_run_result(run) : NULL;
+    if (res && (rp->results || strstr(res, "\"skipped\"")))
+        out->result = json_loads(res, JSON_DECODE_ANY, NULL);
     rules_run_free(run);
 }
 
@@ -324,7 +329,8 @@ int dryrun_cmd(int argc, char **argv)
         fprintf(stderr, "ezsync dry-run: %s\n", err);
         goto done;
     }
-    struct replay rp = { rules, state, NULL, fx, luaL_newstate(), NULL, 0, o.json || o.expect };
+    struct replay rp = { rules, state, NULL, fx, luaL_newstate(), NULL, 0, o.json || o.expect,
+                         o.json || o.expect || !(o.quiet || o.diff) };
     long in_size = -1;
     if (in != stdin && fseek(in, 0, SEEK_END) == 0) {
         in_size = ftell(in);

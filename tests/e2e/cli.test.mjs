@@ -140,3 +140,33 @@ test('make install puts binary, rules, example config and a systemd unit under D
   const v = spawnSync(path.join(dest, 'usr/bin/ezsync'), ['version'], { encoding: 'utf8' });
   assert.equal(v.status, 0);
 });
+
+test('dry-run counts skipped events the same in every report mode', () => {
+  const d = tmpdir();
+  const rules = path.join(d, 'rules');
+  fs.mkdirSync(path.join(rules, 'lib'), { recursive: true });
+  // a result that says "skipped" only as a value is not a skipped event
+  fs.writeFileSync(path.join(rules, 'modes.lua'), `return { on = { ["shopify/orders/create"] = function(e)
+  local mode = e.payload.mode
+  if mode == "skip" then return { skipped = "test order" } end
+  if mode == "note" then return { note = "skipped", nested = { skipped = true } } end
+  return { synced = "1" }
+end } }
+`);
+  const modes = ['skip', 'note', 'sync', 'skip', 'sync', 'skip'];
+  const rec = path.join(d, 'rec.jsonl');
+  fs.writeFileSync(rec, modes.map((mode, i) => JSON.stringify({
+    event: { id: i + 1, source: 'shopify', topic: 'orders/create', body: JSON.stringify({ id: i + 1, mode }) },
+    calls: [] })).join('\n') + '\n');
+  for (const args of [['--quiet'], ['--diff', '--quiet'], ['--diff'], []]) {
+    const r = spawnSync(BIN, ['dry-run', '--events', rec, '--rules', rules, ...args], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /6 event\(s\): 6 done \(3 skipped\), 0 failed/, `${args.join(' ')}\n${r.stdout}`);
+  }
+  const j = spawnSync(BIN, ['dry-run', '--events', rec, '--rules', rules, '--json'], { encoding: 'utf8' });
+  assert.equal(j.status, 0, j.stderr);
+  const out = j.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(out.pop().summary.skipped, 3);
+  assert.deepEqual(out.map((e) => e.result), [{ skipped: 'test order' }, { note: 'skipped', nested: { skipped: true } },
+    { synced: '1' }, { skipped: 'test order' }, { synced: '1' }, { skipped: 'test order' }]);
+});
