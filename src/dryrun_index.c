@@ -40,7 +40,8 @@ struct dryrun_index {
     pthread_cond_t built;        /* a chunk was built */
     pthread_t th[DRYRUN_INDEX_THREADS];
     int nthreads;
-    int want;                    /* builders to start on the first lookup */
+    int want;                    /* builders to start once a lookup needs more than the last
+                                  * chunk (start_builders) */
 };
 
 static const char *kind_name(int k)

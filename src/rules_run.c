@@ -176,7 +176,7 @@ struct setup_args {
     const char *topic;
     const char *event;
     const struct json_tape *tape;   /* NULL, or the event's tape */
-    void (*lend)(void *owner, int delta); /* NULL, or tape and event are lent (rules_ctx) */
+    lua_json_lend lend;             /* NULL, or tape and event are lent (rules_ctx) */
     void *owner;
 };
 
