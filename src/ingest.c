@@ -344,7 +344,7 @@ static void dispatch(struct ingest *in)
 static void complete(struct ingest *in, struct ingest_item *items, size_t n, int rc,
                      double seconds, const char *err)
 {
-    size_t stored = 0, dups = 0;
+    size_t dups = 0;
     /* The commit ran on another thread; the loop's cached time is still current enough, but
      * refresh it anyway so the replies' write timeouts start from now. */
     event_base_update_cache_time(in->base);
@@ -352,11 +352,8 @@ static void complete(struct ingest *in, struct ingest_item *items, size_t n, int
     metrics_observe(in->m_batch, (double)n);
     for (struct ingest_item *it = items; it; it = it->next) {
         reply_item(in, it, it->result);
-        stored += it->result == INGEST_STORED;
         dups += it->result == INGEST_DUPLICATE;
     }
-    in->events_stored += (int64_t)stored;
-    metrics_add(in->m_stored, (double)stored);
     metrics_add(in->m_dedupe, (double)dups);
     if (rc) {
         metrics_inc(in->m_commit_failed);
@@ -380,9 +377,15 @@ static void take_moved(struct ingest *in)
 {
     struct ingest_writer *w = in->writer;
     size_t rows = atomic_exchange(&w->moved_rows, 0);
+    size_t records = atomic_exchange(&w->moved_records, 0);
     long long first = atomic_exchange(&w->moved_first, 0);
     metrics_set(in->m_log_pending, (double)atomic_load(&w->pending));
-    metrics_add(in->m_moved, (double)rows);
+    /* Stored: the rows events got. A record that made none was a repeat of a delivery already
+     * in events, staged in a burst without the store's lookup (moves_first). */
+    metrics_add(in->m_moved, (double)records);
+    metrics_add(in->m_stored, (double)rows);
+    in->events_stored += (int64_t)rows;
+    if (records > rows) metrics_add(in->m_dedupe, (double)(records - rows));
     if (rows && in->on_events_stored) in->on_events_stored(in->on_events_stored_ud, first, rows);
 }
 
@@ -521,9 +524,10 @@ void ingest_status(void *ud, json_t *status)
 static void register_metrics(struct ingest *in, struct metrics *m)
 {
     in->m_stored = metrics_counter(m, "ezsync_events_stored_total", "source=\"shopify\"",
-                                   "events committed to the store");
+                                   "events the store took in (rows created in events)");
     in->m_dedupe = metrics_counter(m, "ezsync_webhook_dedupe_hits_total", NULL,
-                                   "webhook deliveries already stored (answered 200, not stored)");
+                                   "repeated webhook deliveries (answered 200, nothing stored): found "
+                                   "before the reply, or dropped when moved into events");
     in->m_commit_seconds = metrics_histogram(m, "ezsync_ingest_commit_seconds", NULL,
                                              "time to commit one group of webhook deliveries",
                                              metrics_latency_buckets, metrics_latency_nbuckets);
@@ -535,7 +539,8 @@ static void register_metrics(struct ingest *in, struct metrics *m)
     in->m_pending = metrics_gauge(m, "ezsync_ingest_pending", NULL,
                                   "verified deliveries waiting for the next commit");
     in->m_moved = metrics_counter(m, "ezsync_ingest_intake_moved_total", NULL,
-                                  "deliveries moved from the intake log into events");
+                                  "deliveries moved from the intake log into events (repeats "
+                                  "dropped there included)");
     in->m_log_pending = metrics_gauge(m, "ezsync_ingest_intake_pending", NULL,
                                       "acknowledged deliveries in the intake log, not yet in events");
     for (int r = 0; r < (int)(sizeof in->m_rejected / sizeof in->m_rejected[0]); r++) {

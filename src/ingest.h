@@ -134,11 +134,13 @@ int ingest_headers_json_to(const struct evkeyvalq *h, struct strbuf *out);
 enum { INGEST_FAILED = 0, INGEST_STORED = 1, INGEST_DUPLICATE = 2 };
 
 struct intake;
-/* Accepts evs[0..n): each new one (not in the intake log, staged, or stored) is staged in the
- * log with the backlog lane of its topic's priority (no body parsed: the engine does that when
- * it has room), then the log is synced; results[i] says what became of each. Returns 0 when the
- * log is synced, else -1 with every result INGEST_FAILED and the reason in err. */
+/* Accepts evs[0..n): each new one (not in the intake log or staged, and with check_store not
+ * in events either) is staged in the log with the backlog lane of its topic's priority (no body
+ * parsed: the engine does that when it has room), then the log is synced; results[i] says what
+ * became of each. Without check_store a repeat of a delivery already in events is staged like a
+ * new one and dropped when moved (intake_move). Returns 0 when the log is synced, else -1 with
+ * every result INGEST_FAILED and the reason in err. */
 int ingest_accept_batch(struct store *st, struct intake *ik, struct store_event **evs,
-                        int *results, size_t n, char *err, size_t errlen);
+                        int *results, size_t n, int check_store, char *err, size_t errlen);
 
 #endif

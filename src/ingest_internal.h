@@ -38,6 +38,7 @@ struct ingest_writer {
     struct checkpointer *ckpt;   /* set before the first batch; see checkpointer_behind */
     atomic_size_t pending;       /* acknowledged, not yet moved into events (for the loop) */
     atomic_size_t moved_rows;    /* rows the moves created since the loop last looked */
+    atomic_size_t moved_records; /* records they took from the log (repeats dropped included) */
     atomic_llong moved_first;    /* the first of them */
     atomic_int move_failed;      /* moves have failed for INGEST_MOVE_FAIL_MS (readyz) */
     char move_err[512];          /* why, under mu */

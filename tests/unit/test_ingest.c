@@ -268,7 +268,7 @@ static void test_accept_batch(void **state)
     struct store_event *evs[] = { &a, &b, &a2 };
     int res[3];
     char err[256];
-    assert_int_equal(ingest_accept_batch(st, ik, evs, res, 3, err, sizeof err), 0);
+    assert_int_equal(ingest_accept_batch(st, ik, evs, res, 3, 1, err, sizeof err), 0);
     assert_int_equal(res[0], INGEST_STORED);
     assert_int_equal(res[1], INGEST_STORED);
     assert_int_equal(res[2], INGEST_DUPLICATE);     /* duplicate inside one batch */
@@ -278,14 +278,14 @@ static void test_accept_batch(void **state)
     struct store_event b2 = event("b");
     c.topic = "products/update";
     struct store_event *evs2[] = { &c, &b2 };
-    assert_int_equal(ingest_accept_batch(st, ik, evs2, res, 2, err, sizeof err), 0);
+    assert_int_equal(ingest_accept_batch(st, ik, evs2, res, 2, 1, err, sizeof err), 0);
     assert_int_equal(res[0], INGEST_STORED);
     assert_int_equal(res[1], INGEST_DUPLICATE);     /* duplicate of one still in the log */
     assert_int_equal(move_all(ik, st), 3);
     assert_int_equal(store_event_count(st), 3);
     struct store_event b3 = event("b");
     struct store_event *evs4[] = { &b3 };
-    assert_int_equal(ingest_accept_batch(st, ik, evs4, res, 1, err, sizeof err), 0);
+    assert_int_equal(ingest_accept_batch(st, ik, evs4, res, 1, 1, err, sizeof err), 0);
     assert_int_equal(res[0], INGEST_DUPLICATE);     /* duplicate of one in events */
     assert_int_equal(intake_pending(ik), 0);
     /* Each event in the backlog lane of its topic's priority (orders/create 0,
@@ -295,7 +295,7 @@ static void test_accept_batch(void **state)
     d.body = "{\"name\":\"#1001\"}";
     d.body_len = strlen(d.body);
     struct store_event *evs3[] = { &d };
-    assert_int_equal(ingest_accept_batch(st, ik, evs3, res, 1, err, sizeof err), 0);
+    assert_int_equal(ingest_accept_batch(st, ik, evs3, res, 1, 1, err, sizeof err), 0);
     assert_int_equal(res[0], INGEST_STORED);
     assert_int_equal(move_all(ik, st), 1);
     struct store_event *bl;
@@ -321,6 +321,44 @@ static void test_accept_batch(void **state)
     store_close(st);
 }
 
+/* In a burst (no store lookup) a repeat of a delivery already in events is staged like a new
+ * one, and the move drops it: events keep one row per webhook id, and the move says the
+ * record made none. A repeat still in the log is caught either way. */
+static void test_accept_batch_burst(void **state)
+{
+    (void)state;
+    char err[256];
+    struct store *st = open_store("burst.db");
+    struct intake *ik = open_log("burst.db-intake");
+    struct store_event a = event("a");
+    struct store_event *evs[] = { &a };
+    int res[2];
+    assert_int_equal(ingest_accept_batch(st, ik, evs, res, 1, 0, err, sizeof err), 0);
+    assert_int_equal(move_all(ik, st), 1);
+    struct store_event a2 = event("a"), b = event("b"), b2 = event("b");
+    struct store_event *evs2[] = { &a2, &b };
+    assert_int_equal(ingest_accept_batch(st, ik, evs2, res, 2, 0, err, sizeof err), 0);
+    assert_int_equal(res[0], INGEST_STORED);        /* not looked up: in the log */
+    assert_int_equal(res[1], INGEST_STORED);
+    struct store_event *evs3[] = { &b2 };
+    assert_int_equal(ingest_accept_batch(st, ik, evs3, res, 1, 0, err, sizeof err), 0);
+    assert_int_equal(res[0], INGEST_DUPLICATE);     /* the log's own index, still checked */
+    assert_int_equal(intake_pending(ik), 2);
+    size_t rows = 0;
+    int64_t first = 0, last = 0;
+    assert_int_equal(intake_move(ik, st, 1000, &rows, &first, &last, err, sizeof err), 2);
+    assert_int_equal(rows, 1);                      /* "a" dropped, "b" stored */
+    assert_int_equal(store_event_count(st), 2);
+    /* With the lookup, the same repeat is answered as one and never reaches the log. */
+    struct store_event a3 = event("a");
+    struct store_event *evs4[] = { &a3 };
+    assert_int_equal(ingest_accept_batch(st, ik, evs4, res, 1, 1, err, sizeof err), 0);
+    assert_int_equal(res[0], INGEST_DUPLICATE);
+    assert_int_equal(intake_pending(ik), 0);
+    intake_close(ik);
+    store_close(st);
+}
+
 /* A log that cannot be written: every delivery of the batch fails (503), none counts as held,
  * and the next batch, on a log that works, stores them. */
 static void test_accept_batch_failure(void **state)
@@ -333,7 +371,7 @@ static void test_accept_batch_failure(void **state)
     struct store_event a = event("a"), b = event("b");
     struct store_event *evs[] = { &a, &b };
     int res[2] = { -1, -1 };
-    assert_int_equal(ingest_accept_batch(st, ik, evs, res, 2, err, sizeof err), -1);
+    assert_int_equal(ingest_accept_batch(st, ik, evs, res, 2, 1, err, sizeof err), -1);
     assert_int_equal(res[0], INGEST_FAILED);
     assert_int_equal(res[1], INGEST_FAILED);
     assert_non_null(strstr(err, "/dev/full"));
@@ -341,7 +379,7 @@ static void test_accept_batch_failure(void **state)
     assert_int_equal(intake_holds(ik, "a", err, sizeof err), 0);
     intake_close(ik);
     ik = open_log("full.db-intake");
-    assert_int_equal(ingest_accept_batch(st, ik, evs, res, 2, err, sizeof err), 0);
+    assert_int_equal(ingest_accept_batch(st, ik, evs, res, 2, 1, err, sizeof err), 0);
     assert_int_equal(res[0], INGEST_STORED);
     assert_int_equal(res[1], INGEST_STORED);
     assert_int_equal(move_all(ik, st), 2);
@@ -487,6 +525,7 @@ int main(void)
         cmocka_unit_test(test_headers_ok),       cmocka_unit_test(test_headers_missing_each),
         cmocka_unit_test(test_headers_shop),     cmocka_unit_test(test_headers_json),
         cmocka_unit_test(test_verify_rotation),  cmocka_unit_test(test_accept_batch),
+        cmocka_unit_test(test_accept_batch_burst),
         cmocka_unit_test(test_accept_batch_failure), cmocka_unit_test(test_move_policy), cmocka_unit_test(test_group_commit),
     };
     return cmocka_run_group_tests_name("ingest", tests, NULL, NULL);
