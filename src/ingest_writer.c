@@ -127,22 +127,28 @@ int ingest_must_move(size_t pending, int64_t pending_bytes, int64_t backlog)
  * time per delivery. A repeat of a delivery already in events (Shopify's retry of one whose
  * 200 was lost) is then written to the log and dropped by the move, which dedupes every row
  * it inserts (and counts it as a dedupe hit). */
-static int moves_first(struct ingest_writer *w)
+static int moves_first(struct ingest_writer *w, int64_t *backlog)
 {
     size_t pending = intake_pending(w->ik) + 1;
     int64_t bytes = intake_pending_bytes(w->ik);
+    *backlog = -1;
     if (ingest_must_move(pending, bytes, INT64_MAX)) return 1;
-    return ingest_must_move(pending, bytes, store_backlog_total(w->store));
+    *backlog = store_backlog_total(w->store);
+    return ingest_must_move(pending, bytes, *backlog);
 }
 
-static int must_move(struct ingest_writer *w)
+/* After the batch: whether it goes on into events before its replies. backlog is what
+ * moves_first read for the batch (-1: not read), not read again: only the engine changes it
+ * meanwhile, and only down. */
+static int must_move(struct ingest_writer *w, int64_t backlog)
 {
     size_t pending = intake_pending(w->ik);
     if (!pending || (w->retry_at && mono_ms() < w->retry_at)) return 0;
     int64_t bytes = intake_pending_bytes(w->ik);
     /* The backlog is read only when the log's bounds do not decide alone. */
     if (ingest_must_move(pending, bytes, INT64_MAX)) return 1;
-    return ingest_must_move(pending, bytes, store_backlog_total(w->store));
+    if (backlog < 0) backlog = store_backlog_total(w->store);
+    return ingest_must_move(pending, bytes, backlog);
 }
 
 /* Between two commits of its own (the writer's moves), finish the checkpoint the checkpointer
@@ -220,18 +226,19 @@ static void *writer_main(void *arg)
         int *results = calloc(n, sizeof *results);
         char err[512] = "out of memory";
         int rc = -1;
+        int64_t backlog = -1;
         double t0 = ingest_now_seconds();
         struct ingest_item *it = items;
         if (evs && results) {
             for (size_t i = 0; i < n; i++, it = it->next) evs[i] = &it->ev;
-            rc = ingest_accept_batch(w->store, w->ik, evs, results, n, moves_first(w), err,
-                                     sizeof err);
+            int first = moves_first(w, &backlog);
+            rc = ingest_accept_batch(w->store, w->ik, evs, results, n, first, err, sizeof err);
         }
         /* While the engine has little to do (or the log is over its bounds), the batch goes
          * on into events before its replies: at a quiet time a 200 means the delivery is in
          * events too, as a reader of the database expects; in a burst, once the engine has
          * work queued, the replies leave as soon as the log is synced. */
-        if (rc == 0 && must_move(w)) move_some(w, INGEST_MOVE_BUSY > n ? INGEST_MOVE_BUSY : n);
+        if (rc == 0 && must_move(w, backlog)) move_some(w, INGEST_MOVE_BUSY > n ? INGEST_MOVE_BUSY : n);
         double seconds = ingest_now_seconds() - t0;
         it = items;
         for (size_t i = 0; i < n; i++, it = it->next) it->result = results ? results[i] : 0;
