@@ -322,29 +322,32 @@ static void reply_item(struct ingest *in, struct ingest_item *it, int result)
     }
 }
 
-/* Loop side: hand what is pending to the writer, unless it is still busy with a batch (then
- * the next hand-over happens when that one comes back, with everything queued meanwhile). */
+/* Loop side: hand what is pending to the writer, at the end of the loop's turn. While the
+ * writer is busy with a batch, what it finds queued when it is done is its next batch: batches
+ * grow with load on their own. */
 static void dispatch(struct ingest *in)
 {
     struct ingest_writer *w = in->writer;
-    if (w->busy || in->npending == 0) return;
-    w->busy = 1;
+    if (in->npending == 0) return;
     pthread_mutex_lock(&w->mu);
-    w->todo = in->head;
-    w->ntodo = in->npending;
-    pthread_cond_signal(&w->todo_cv);
+    *w->todo_tail = in->head;
+    w->todo_tail = in->tail;
+    w->ntodo += in->npending;
+    if (w->idle) pthread_cond_signal(&w->todo_cv);
     pthread_mutex_unlock(&w->mu);
+    in->outstanding += in->npending;
     in->head = NULL;
     in->tail = &in->head;
     in->npending = 0;
-    metrics_set(in->m_pending, 0);
 }
 
-/* Loop side: answer a finished batch, then start the next one. */
+/* Loop side: answer a finished batch. */
 static void complete(struct ingest *in, struct ingest_item *items, size_t n, int rc,
                      double seconds, const char *err)
 {
     size_t dups = 0;
+    in->outstanding -= n;
+    metrics_set(in->m_pending, (double)(in->outstanding + in->npending));
     /* The commit ran on another thread; the loop's cached time is still current enough, but
      * refresh it anyway so the replies' write timeouts start from now. */
     event_base_update_cache_time(in->base);
@@ -389,29 +392,24 @@ static void take_moved(struct ingest *in)
     if (rows && in->on_events_stored) in->on_events_stored(in->on_events_stored_ud, first, rows);
 }
 
-/* Takes the writer's finished batch, if there is one (wait: block until there is). */
+/* Answers the writer's finished batches, if there are any (wait: block until there is one). */
 static int collect(struct ingest *in, int wait)
 {
     struct ingest_writer *w = in->writer;
-    char err[512];
-    if (!w->busy) return 0;
+    if (!in->outstanding) return 0;
     pthread_mutex_lock(&w->mu);
     while (wait && !w->done) pthread_cond_wait(&w->done_cv, &w->mu);
-    struct ingest_item *items = w->done;
-    size_t n = w->ndone;
-    int rc = w->rc;
-    double seconds = w->seconds;
-    snprintf(err, sizeof err, "%s", w->err);
+    struct ingest_item *batches = w->done;
     w->done = NULL;
-    w->ndone = 0;
+    w->done_tail = &w->done;
     pthread_mutex_unlock(&w->mu);
-    if (!items) return 0;
-    w->busy = 0;
-    /* The next batch goes to the writer before this one is answered: replying to a batch
-     * takes the loop a while (a write per connection), and the writer would idle meanwhile. */
-    dispatch(in);
-    complete(in, items, n, rc, seconds, err);
-    return 1;
+    for (struct ingest_item *b = batches, *nb; b; b = nb) {
+        nb = b->next_batch;
+        char *err = b->batch_err;
+        complete(in, b, b->batch_n, b->batch_rc, b->batch_seconds, err ? err : "out of memory");
+        free(err);
+    }
+    return batches != NULL;
 }
 
 static void on_done(evutil_socket_t fd, short what, void *arg)
@@ -427,12 +425,9 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
 void ingest_flush(struct ingest *in)
 {
     if (!in->writer) return;
-    /* Until nothing is queued and nothing is with the writer: answer, hand over, repeat. */
-    for (;;) {
-        if (in->writer->busy) collect(in, 1);
-        else if (in->npending) dispatch(in);
-        else break;
-    }
+    /* Until nothing is queued and nothing is with the writer. */
+    dispatch(in);
+    while (in->outstanding) collect(in, 1);
 }
 
 static void on_flush(evutil_socket_t fd, short what, void *arg)
@@ -486,7 +481,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     *in->tail = it;
     in->tail = &it->next;
     if (in->npending++ == 0) event_active(in->flush_ev, 0, 0);
-    metrics_set(in->m_pending, (double)in->npending);
+    metrics_set(in->m_pending, (double)(in->outstanding + in->npending));
     return;
 refuse:
     reject(in, req, v.r, v.code, v.message);
@@ -537,7 +532,7 @@ static void register_metrics(struct ingest *in, struct metrics *m)
     in->m_commit_failed = metrics_counter(m, "ezsync_ingest_commit_failures_total", NULL,
                                           "group commits that failed (every delivery got 503)");
     in->m_pending = metrics_gauge(m, "ezsync_ingest_pending", NULL,
-                                  "verified deliveries waiting for the next commit");
+                                  "verified deliveries not yet answered (queued or being committed)");
     in->m_moved = metrics_counter(m, "ezsync_ingest_intake_moved_total", NULL,
                                   "deliveries moved from the intake log into events (repeats "
                                   "dropped there included)");

@@ -70,6 +70,7 @@ struct ingest {
     struct event *flush_ev;            /* zero-timeout: runs once the current turn's reads end */
     struct ingest_item *head, **tail;  /* verified deliveries waiting for the next commit */
     size_t npending;
+    size_t outstanding;                /* handed to the writer, not yet answered */
     struct ingest_writer *writer;      /* the commit thread and its store connection */
     struct checkpointer *ckpt;         /* keeps the log short, so commits never checkpoint */
     int draining;                      /* SIGTERM: replies carry Connection: close */

@@ -18,21 +18,31 @@ struct ingest_item {
     struct evhttp_request *req;  /* loop thread only */
     struct store_event ev;       /* strings point into data: the writer reads nothing else */
     int result;                  /* INGEST_*, set by the writer */
+    /* Set on a finished batch's first item, which heads it in the writer's done list. */
+    struct ingest_item *next_batch;
+    size_t batch_n;
+    int batch_rc;
+    double batch_seconds;
+    char *batch_err;             /* malloc'd; NULL when it is "out of memory" */
     size_t cap;                  /* bytes allocated, this header included */
     char data[];                 /* copies of the header values, the headers' JSON, the body */
 };
 
-/* The hand-over between the loop and the writer thread; todo/done/quit under mu. */
+/* The hand-over between the loop and the writer thread; todo/done/idle/quit under mu. The loop
+ * appends to todo at the end of each of its turns, whatever the writer is doing; the writer
+ * takes all of it as its next batch as soon as it is done with one, without waiting for the
+ * loop to answer that one (a round trip of two wake-ups per batch, ~20 % of its cycle under
+ * load, when the loop handed over only after answering). */
 struct ingest_writer {
     pthread_t thread;
     int started;
     pthread_mutex_t mu;
     pthread_cond_t todo_cv, done_cv;
-    struct ingest_item *todo, *done;
-    size_t ntodo, ndone;
-    int rc, quit;
-    double seconds;
-    char err[512];
+    struct ingest_item *todo, **todo_tail;
+    size_t ntodo;
+    struct ingest_item *done, **done_tail;    /* finished batches, oldest first */
+    int idle;                    /* the writer waits for todo (the loop signals only then) */
+    int quit;
     struct store *store;         /* the writer's own connection */
     struct intake *ik;           /* the acknowledgement log; writer thread only once started */
     struct checkpointer *ckpt;   /* set before the first batch; see checkpointer_behind */
@@ -46,7 +56,6 @@ struct ingest_writer {
     int64_t last_batch;          /* writer thread: monotonic ms a batch last came */
     int efd;                     /* eventfd: the writer tells the loop a batch is done */
     struct event *done_ev;
-    int busy;                    /* loop side: a batch is with the writer */
 };
 
 /* Opens the writer's store connection and the intake log (moving into events what a crash

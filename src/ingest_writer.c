@@ -168,6 +168,7 @@ static void *writer_main(void *arg)
     for (;;) {
         pthread_mutex_lock(&w->mu);
         while (!w->todo && !w->quit) {
+            w->idle = 1;
             if (!intake_pending(w->ik)) {
                 pthread_cond_wait(&w->todo_cv, &w->mu);
                 continue;
@@ -189,6 +190,7 @@ static void *writer_main(void *arg)
             }
             if (pthread_cond_timedwait(&w->todo_cv, &w->mu, &ts) == 0 || w->todo || w->quit)
                 continue;
+            w->idle = 0;                 /* moving: a batch that comes waits for the move */
             pthread_mutex_unlock(&w->mu);
             /* Small moves while batches keep coming now and then (one that arrives waits for
              * the move in progress), large ones once the traffic has stopped. */
@@ -196,9 +198,11 @@ static void *writer_main(void *arg)
             if (move_some(w, quiet ? INGEST_MOVE_IDLE : INGEST_MOVE_TRICKLE) > 0) catch_up(w);
             pthread_mutex_lock(&w->mu);
         }
+        w->idle = 0;
         struct ingest_item *items = w->todo;
         size_t n = w->ntodo;
         w->todo = NULL;
+        w->todo_tail = &w->todo;
         w->ntodo = 0;
         pthread_mutex_unlock(&w->mu);
         w->last_batch = mono_ms();
@@ -246,12 +250,14 @@ static void *writer_main(void *arg)
         free(results);
         atomic_store(&w->pending, intake_pending(w->ik));
 
+        items->next_batch = NULL;
+        items->batch_n = n;
+        items->batch_rc = rc;
+        items->batch_seconds = seconds;
+        items->batch_err = rc ? strdup(err) : NULL;
         pthread_mutex_lock(&w->mu);
-        w->done = items;
-        w->ndone = n;
-        w->rc = rc;
-        w->seconds = seconds;
-        snprintf(w->err, sizeof w->err, "%s", rc ? err : "");
+        *w->done_tail = items;
+        w->done_tail = &items->next_batch;
         pthread_cond_signal(&w->done_cv);
         pthread_mutex_unlock(&w->mu);
         uint64_t one = 1;
@@ -292,6 +298,8 @@ struct ingest_writer *ingest_writer_new(struct event_base *base, const char *pat
     }
     pthread_condattr_t ca;
     pthread_mutex_init(&w->mu, NULL);
+    w->todo_tail = &w->todo;
+    w->done_tail = &w->done;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);     /* the writer's idle wait */
     pthread_cond_init(&w->todo_cv, &ca);
