@@ -1,10 +1,10 @@
 /* ingest: see ingest.h. The request handler does only cheap, synchronous checks and queues the
  * delivery; a zero-timeout event, which libevent runs after the callbacks already active in this
- * turn, hands everything queued to the writer thread (ingest_writer.c) as one batch: one append
- * to the intake log, one fsync. The sync runs off the loop so the loop keeps reading and
- * verifying the next batch meanwhile: throughput is bounded by the slower of the two, not their
- * sum. While a batch is in the writer, new deliveries accumulate, so batches grow with load on
- * their own. Every reply, metric and hook stays on the loop thread. */
+ * turn, hands everything queued to the writer thread (ingest_writer.c), which takes all that
+ * waits as one batch: one append to the intake log, one fsync. The sync runs off the loop so the
+ * loop keeps reading and verifying the next batch meanwhile: throughput is bounded by the slower
+ * of the two, not their sum. While a batch is in the writer, new deliveries accumulate, so
+ * batches grow with load on their own. Every reply, metric and hook stays on the loop thread. */
 #include "ingest.h"
 #include "ingest_internal.h"
 

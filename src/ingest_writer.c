@@ -1,7 +1,8 @@
-/* ingest_writer: the webhook writer thread (see ingest.h). It takes each batch the loop hands
- * over, checks every delivery against the intake log and the store for a duplicate, appends the
- * new ones to the log and syncs it (the acknowledgement), and moves what the log holds into
- * events when that costs the acknowledgements nothing (see INGEST_IDLE_MOVE_MS and must_move).
+/* ingest_writer: the webhook writer thread (see ingest.h). It takes what the loop queued as its
+ * next batch, checks every delivery against the intake log (and, at a quiet time, the store:
+ * moves_first) for a duplicate, appends the new ones to the log and syncs it (the
+ * acknowledgement), and moves what the log holds into events when that costs the
+ * acknowledgements nothing (see INGEST_IDLE_MOVE_MS and must_move).
  * It owns its store connection and the intake log; it touches nothing of the loop's but the
  * items it was handed and the hand-over fields under the mutex. */
 #include "ingest.h"
