@@ -44,8 +44,8 @@ int ingest_accept_batch(struct store *st, struct intake *ik, struct store_event 
          * disk; it reaches events, and the engine's backlog lane, when the writer moves it. */
         evs[i]->lane = engine_topics_priority(evs[i]->topic);
         if (!evs[i]->received_at) evs[i]->received_at = store_now_ms();
-        /* New unless the log (staged ones included: a repeat inside this batch) or the
-         * store already has it. */
+        /* New unless the log (staged ones included: a repeat inside this batch) or, with
+         * check_store, the store already has it. */
         int held = intake_holds(ik, evs[i]->dedupe_key, err, errlen);
         if (held < 0) goto fail;
         if (!held && check_store && (held = store_event_exists(st, evs[i]->dedupe_key)) < 0) {
