@@ -393,10 +393,10 @@ static void take_moved(struct ingest *in)
 }
 
 /* Answers the writer's finished batches, if there are any (wait: block until there is one). */
-static int collect(struct ingest *in, int wait)
+static void collect(struct ingest *in, int wait)
 {
     struct ingest_writer *w = in->writer;
-    if (!in->outstanding) return 0;
+    if (!in->outstanding) return;
     pthread_mutex_lock(&w->mu);
     while (wait && !w->done) pthread_cond_wait(&w->done_cv, &w->mu);
     struct ingest_item *batches = w->done;
@@ -409,7 +409,6 @@ static int collect(struct ingest *in, int wait)
         complete(in, b, b->batch_n, b->batch_rc, b->batch_seconds, err ? err : "out of memory");
         free(err);
     }
-    return batches != NULL;
 }
 
 static void on_done(evutil_socket_t fd, short what, void *arg)
